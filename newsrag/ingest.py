@@ -1,0 +1,288 @@
+"""Incremental ingest: read, hash, diff against the manifest, chunk, embed, write Chroma and BM25."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from newsrag.articles import Skipped, iter_corpus
+from newsrag.chunking import Chunker
+from newsrag.config import Settings
+from newsrag.embedding import Embedder
+from newsrag.keyword import KEYWORD_SUBDIR, KeywordDocument, KeywordIndex
+from newsrag.manifest import MANIFEST_NAME, ArticleRecord, Manifest, ingest_lock
+from newsrag.models import Article, ArticleMeta, Chunk
+from newsrag.store import CHROMA_SUBDIR, VectorStore, date_as_int, source_key
+
+# Chunks embedded and written per store round trip: big enough to sort by length, small enough to
+# make progress durable (an interrupted ingest resumes from what was written).
+WRITE_GROUP = 1024
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Skipped] = field(default_factory=list)
+    files: int = 0
+    chunks_written: int = 0  # chunks of added/updated articles
+    chunks_embedded: int = 0  # distinct texts that went through the model
+    chunks_reused: int = 0  # already in the store (resumed ingest) or duplicate text
+    total_articles: int = 0
+    total_chunks: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def ingested(self) -> int:
+        """Articles that are now in the index from this corpus (new, updated or unchanged)."""
+        return self.added + self.updated + self.unchanged
+
+    @property
+    def chunks_per_second(self) -> float:
+        """Embedding throughput of this run."""
+        return self.chunks_embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """The one-line summary printed after an ingest."""
+        rate = f" ({self.chunks_per_second:.1f} chunks/s embedding)" if self.chunks_embedded else ""
+        return (
+            f"ingest: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed, {len(self.skipped)} skipped; {self.chunks_written} chunks "
+            f"written{rate}; index holds {self.total_articles} articles, {self.total_chunks} chunks; "
+            f"{self.seconds:.1f} s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": [item.message() for item in self.skipped],
+            "warnings": [item.message() for item in self.warnings],
+            "files": self.files,
+            "chunks_written": self.chunks_written,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
+            "total_articles": self.total_articles,
+            "total_chunks": self.total_chunks,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "chunks_per_second": round(self.chunks_per_second, 2),
+        }
+
+
+def wipe_index(*, settings: Settings) -> None:
+    """Delete everything the index holds (for --rebuild)."""
+    index_dir = Path(settings.index_dir)
+    if settings.chroma_host:
+        store = VectorStore.open(settings=settings)
+        store.client.delete_collection(settings.collection)
+    else:
+        shutil.rmtree(index_dir / CHROMA_SUBDIR, ignore_errors=True)
+    shutil.rmtree(index_dir / KEYWORD_SUBDIR, ignore_errors=True)
+    (index_dir / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+def ingest(
+    paths: Sequence[Path],
+    *,
+    settings: Settings,
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: bool = True,
+    embedder: Embedder | None = None,
+) -> IngestReport:
+    """Bring the index in line with the corpus files; safe to re-run, resumes after a crash."""
+    started = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    with ingest_lock(index_dir):
+        if rebuild:
+            wipe_index(settings=settings)
+        manifest = Manifest.load(index_dir)
+        embedder = embedder or Embedder.load(settings=settings)
+        manifest.check_model(embedder.identity)
+        store = VectorStore.open(settings=settings)
+        keyword = KeywordIndex(index_dir)
+        report = IngestReport()
+
+        pending, seen = _read_and_diff(paths, settings=settings, manifest=manifest, report=report)
+        removed_ids = [key for key in manifest.articles if key not in seen] if prune else []
+        report.removed = len(removed_ids)
+
+        chunker = Chunker(settings=settings, tokenizer=embedder.tokenizer_function())
+        chunks_by_article = {article.id: chunker.chunk(article) for article in pending}
+        _embed_and_store(
+            pending,
+            chunks_by_article,
+            store=store,
+            embedder=embedder,
+            report=report,
+            progress=progress,
+        )
+
+        # Old versions, orphans of interrupted runs, and pruned articles leave both indexes.
+        changed = [article.id for article in pending]
+        new_ids = {chunk.id for chunks in chunks_by_article.values() for chunk in chunks}
+        _delete_stale(store, changed, new_ids)
+        if removed_ids:
+            store.delete_articles(removed_ids)
+        if changed or removed_ids or not keyword.exists():
+            keyword.update(
+                remove_articles=[*changed, *removed_ids],
+                add=_keyword_documents(pending, chunks_by_article, keyword),
+            )
+
+        for article in pending:
+            manifest.articles[article.id] = ArticleRecord(
+                content_hash=article.content_hash,
+                chunk_ids=tuple(chunk.id for chunk in chunks_by_article[article.id]),
+                path=article.path,
+                title=article.title,
+                date=article.date,
+                source=article.source,
+                url=article.url,
+            )
+        for key in removed_ids:
+            del manifest.articles[key]
+        manifest.model = embedder.identity
+        manifest.dimension = embedder.dimension
+        manifest.chunk_size = settings.chunk_size
+        manifest.chunk_overlap = settings.chunk_overlap
+        report.total_articles = len(manifest.articles)
+        report.total_chunks = manifest.chunk_count
+        report.seconds = time.perf_counter() - started
+        manifest.last_ingest = {
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **{
+                key: value
+                for key, value in report.to_dict().items()
+                if key not in ("skipped", "warnings")
+            },
+            "skipped_count": len(report.skipped),
+        }
+        manifest.save(index_dir)  # last: until here a re-run redoes (and resumes) this work
+    return report
+
+
+def _read_and_diff(
+    paths: Sequence[Path], *, settings: Settings, manifest: Manifest, report: IngestReport
+) -> tuple[list[Article], set[str]]:
+    """Read every file; return the articles that are new or changed and every id seen."""
+    pending: list[Article] = []
+    seen: dict[str, str] = {}
+    for _path, result in iter_corpus(paths, settings=settings):
+        report.files += 1
+        report.skipped.extend(result.skipped)
+        report.warnings.extend(result.warnings)
+        for article in result.articles:
+            if article.id in seen:
+                report.skipped.append(
+                    Skipped(
+                        article.path,
+                        article.line,
+                        f"duplicate article id {article.id} (same URL as {seen[article.id]}); "
+                        "keeping the first",
+                    )
+                )
+                continue
+            seen[article.id] = article.path + (f":{article.line}" if article.line else "")
+            record = manifest.articles.get(article.id)
+            if record is not None and record.content_hash == article.content_hash:
+                report.unchanged += 1
+                continue
+            if record is None:
+                report.added += 1
+            else:
+                report.updated += 1
+            pending.append(article)
+    return pending, set(seen)
+
+
+def _embed_and_store(
+    pending: list[Article],
+    chunks_by_article: dict[str, list[Chunk]],
+    *,
+    store: VectorStore,
+    embedder: Embedder,
+    report: IngestReport,
+    progress: bool,
+) -> None:
+    """Embed each distinct new text once, longest first, and upsert in groups."""
+    from tqdm import tqdm
+
+    metas = {article.id: article.metadata() for article in pending}
+    all_chunks = [chunk for article in pending for chunk in chunks_by_article[article.id]]
+    report.chunks_written = len(all_chunks)
+    if not all_chunks:
+        return
+    # Resume: chunks an interrupted run already wrote are not embedded again.
+    already = store.existing_ids([chunk.id for chunk in all_chunks])
+    todo = [chunk for chunk in all_chunks if chunk.id not in already]
+    report.chunks_reused += len(all_chunks) - len(todo)
+    todo.sort(key=lambda chunk: -len(chunk.embed_text))
+    bar = tqdm(
+        total=len(todo),
+        unit="chunk",
+        desc="embedding",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    embed_started = time.perf_counter()
+    try:
+        for begin in range(0, len(todo), WRITE_GROUP):
+            group = todo[begin : begin + WRITE_GROUP]
+            # Identical texts (wire copy, boilerplate) go through the model once.
+            distinct: dict[str, int] = {}
+            for chunk in group:
+                distinct.setdefault(chunk.embed_text, len(distinct))
+            texts = list(distinct)
+            vectors = embedder.embed_documents(texts, on_batch=bar.update)
+            report.chunks_embedded += len(texts)
+            report.chunks_reused += len(group) - len(texts)
+            bar.update(len(group) - len(texts))
+            rows = vectors[[distinct[chunk.embed_text] for chunk in group]]
+            store.upsert(group, [metas[chunk.article_id] for chunk in group], rows)
+    finally:
+        bar.close()
+        report.embed_seconds = time.perf_counter() - embed_started
+
+
+def _delete_stale(store: VectorStore, article_ids: list[str], keep: set[str]) -> None:
+    """Delete stored chunks of these articles that the new version does not have."""
+    if not article_ids:
+        return
+    stale = [chunk_id for chunk_id in store.ids_for_articles(article_ids) if chunk_id not in keep]
+    store.delete_chunks(stale)
+
+
+def _keyword_documents(
+    pending: list[Article], chunks_by_article: dict[str, list[Chunk]], keyword: KeywordIndex
+) -> list[KeywordDocument]:
+    documents: list[KeywordDocument] = []
+    for article in pending:
+        meta: ArticleMeta = article.metadata()
+        for chunk in chunks_by_article[article.id]:
+            documents.append(
+                KeywordDocument(
+                    chunk_id=chunk.id,
+                    article_id=article.id,
+                    date_int=date_as_int(meta.date),
+                    source_key=source_key(meta.source),
+                    tokens=keyword.tokenizer.tokens(chunk.embed_text),
+                )
+            )
+    return documents

@@ -1,0 +1,362 @@
+"""BM25 keyword index persisted in index/keyword: updated on ingest, loaded once, reloaded only when changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from newsrag.models import Filters
+
+KEYWORD_SUBDIR = "keyword"
+TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+MAX_QUERY_TOKENS = 256
+# A small English stop list: words that carry no topic, dropped from documents and queries alike.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "s",
+        "t",
+        "don",
+    ]
+)
+
+
+class KeywordIndexError(RuntimeError):
+    """The keyword index on disk is missing or unreadable."""
+
+
+class Tokenizer:
+    """Lowercase word tokens, stop words dropped, Snowball-stemmed (the same for documents and queries)."""
+
+    def __init__(self) -> None:
+        import Stemmer
+
+        self.stemmer = Stemmer.Stemmer("english")
+
+    def tokens(self, text: str) -> list[str]:
+        """Tokenize one text."""
+        words = [word.replace("’", "'") for word in TOKEN_PATTERN.findall(text.casefold())]
+        kept = [word for word in words if word not in STOPWORDS]
+        return list(self.stemmer.stemWords(kept))
+
+
+@dataclass(frozen=True)
+class KeywordDocument:
+    """What BM25 needs of one chunk: its tokens and the fields filters look at."""
+
+    chunk_id: str
+    article_id: str
+    date_int: int
+    source_key: str
+    tokens: list[str]
+
+
+class KeywordIndex:
+    """BM25 over chunk texts; documents live in SQLite, the bm25s matrix in a generation folder."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.root = Path(index_dir) / KEYWORD_SUBDIR
+        self.tokenizer = Tokenizer()
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._bm25: Any = None
+        self._chunk_ids: list[str] = []
+        self._dates = np.zeros(0, dtype=np.int64)
+        self._sources = np.zeros(0, dtype=object)
+
+    # ---- writing (ingest) -------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        self.root.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.root / "docs.sqlite", timeout=60)
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS docs (chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL,"
+            " date_int INTEGER NOT NULL, source_key TEXT NOT NULL, tokens TEXT NOT NULL)"
+        )
+        connection.execute("CREATE INDEX IF NOT EXISTS docs_article ON docs(article_id)")
+        return connection
+
+    def update(self, *, remove_articles: Iterable[str], add: Sequence[KeywordDocument]) -> None:
+        """Delete these articles' documents, add new ones, and rebuild the BM25 matrix."""
+        removed = sorted(set(remove_articles))
+        with self._connect() as connection:
+            connection.executemany(
+                "DELETE FROM docs WHERE article_id = ?", [(article,) for article in removed]
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        doc.chunk_id,
+                        doc.article_id,
+                        doc.date_int,
+                        doc.source_key,
+                        " ".join(doc.tokens),
+                    )
+                    for doc in add
+                ],
+            )
+        self.rebuild()
+
+    def document_ids(self) -> set[str]:
+        """Chunk ids in the document table (for consistency checks)."""
+        if not (self.root / "docs.sqlite").exists():
+            return set()
+        with self._connect() as connection:
+            return {row[0] for row in connection.execute("SELECT chunk_id FROM docs")}
+
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
+        """Remove single chunks (repairs) and rebuild."""
+        with self._connect() as connection:
+            connection.executemany("DELETE FROM docs WHERE chunk_id = ?", [(c,) for c in chunk_ids])
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Build the bm25s matrix from every stored document into a new generation, then switch."""
+        import bm25s
+
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT chunk_id, date_int, source_key, tokens FROM docs ORDER BY chunk_id"
+            ).fetchall()
+        previous = self._current_generation()
+        number = int(previous.split("-")[1]) + 1 if previous else 1
+        generation = f"gen-{number:06d}"
+        folder = self.root / generation
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if rows:
+            # A document with no tokens still needs one so row numbers line up.
+            corpus = [row[3].split() or ["\x00"] for row in rows]
+            retriever = bm25s.BM25()
+            retriever.index(corpus, show_progress=False)
+            retriever.save(str(folder / "bm25"))
+        meta = {
+            "chunk_ids": [row[0] for row in rows],
+            "dates": [row[1] for row in rows],
+            "sources": [row[2] for row in rows],
+        }
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        pointer = self.root / "current.tmp"
+        pointer.write_text(generation, encoding="utf-8")
+        os.replace(
+            pointer, self.root / "current"
+        )  # atomic switch: readers see old or new, never half
+        for old in self.root.glob("gen-*"):
+            if old.name != generation:
+                shutil.rmtree(old, ignore_errors=True)
+
+    # ---- reading (queries) ------------------------------------------------------------------
+    def _current_generation(self) -> str | None:
+        try:
+            return (self.root / "current").read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def exists(self) -> bool:
+        """True when a built index is on disk."""
+        return self._current_generation() is not None
+
+    def _ensure_loaded(self) -> None:
+        import bm25s
+
+        generation = self._current_generation()
+        if generation is None:
+            raise KeywordIndexError(f"no keyword index in {self.root}: run `newsrag ingest`")
+        if generation == self._generation:
+            return
+        folder = self.root / generation
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=False) if meta["chunk_ids"] else None
+        except FileNotFoundError as error:
+            # An ingest switched generations between our two reads: use the newer one next time.
+            if self._generation is not None:
+                return
+            raise KeywordIndexError(
+                f"keyword index in {self.root} is incomplete: run `newsrag check`"
+            ) from error
+        except (OSError, ValueError, KeyError) as error:
+            raise KeywordIndexError(
+                f"keyword index in {self.root} is unreadable ({error}): run `newsrag check --repair`"
+            ) from error
+        self._bm25 = bm25
+        self._chunk_ids = list(meta["chunk_ids"])
+        self._dates = np.asarray(meta["dates"], dtype=np.int64)
+        self._sources = np.asarray(meta["sources"], dtype=object)
+        self._generation = generation
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._ensure_loaded()
+            return len(self._chunk_ids)
+
+    def search(
+        self, query: str, *, limit: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """Best chunk ids by BM25 for the query, filters applied, scores > 0 only."""
+        tokens = self.tokenizer.tokens(query)[:MAX_QUERY_TOKENS]
+        with self._lock:
+            self._ensure_loaded()
+            if self._bm25 is None or not tokens or limit <= 0:
+                return []
+            known = [token for token in tokens if token in self._bm25.vocab_dict]
+            if not known:
+                return []
+            scores = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+            mask = self._filter_mask(filters)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
+            count = min(limit, int(np.count_nonzero(scores > 0)))
+            if count == 0:
+                return []
+            top = np.argpartition(-scores, count - 1)[:count]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            return [(self._chunk_ids[index], float(scores[index])) for index in top]
+
+    def _filter_mask(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None or filters.is_empty():
+            return None
+        mask = np.ones(len(self._chunk_ids), dtype=bool)
+        if filters.since is not None:
+            mask &= self._dates >= int(filters.since.strftime("%Y%m%d"))
+        if filters.until is not None:
+            mask &= (self._dates <= int(filters.until.strftime("%Y%m%d"))) & (self._dates > 0)
+        if filters.sources:
+            wanted = {" ".join(name.casefold().split()) for name in filters.sources}
+            mask &= np.isin(self._sources, list(wanted))
+        return mask

@@ -1,0 +1,180 @@
+"""The index manifest (index/manifest.json): which article versions and chunks the index holds, and with what model."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+LOCK_NAME = "ingest.lock"
+FORMAT_VERSION = 1
+
+
+class ManifestError(RuntimeError):
+    """The manifest is unreadable or belongs to an incompatible index."""
+
+
+class ModelMismatchError(ManifestError):
+    """The index was built with another embedding model than the settings ask for."""
+
+
+class IngestLockedError(RuntimeError):
+    """Another process is ingesting into the same index."""
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """What the index holds of one article."""
+
+    content_hash: str
+    chunk_ids: tuple[str, ...]
+    path: str = ""
+    title: str = ""
+    date: str | None = None
+    source: str = ""
+    url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "hash": self.content_hash,
+            "chunks": list(self.chunk_ids),
+            "path": self.path,
+            "title": self.title,
+            "date": self.date,
+            "source": self.source,
+            "url": self.url,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArticleRecord:
+        """Inverse of to_dict."""
+        return cls(
+            content_hash=str(data["hash"]),
+            chunk_ids=tuple(str(item) for item in data.get("chunks", [])),
+            path=str(data.get("path", "")),
+            title=str(data.get("title", "")),
+            date=data.get("date"),
+            source=str(data.get("source", "")),
+            url=str(data.get("url", "")),
+        )
+
+
+@dataclass
+class Manifest:
+    """Article id -> record, plus the model and chunking the index was built with."""
+
+    model: str | None = None
+    dimension: int | None = None
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+    articles: dict[str, ArticleRecord] = field(default_factory=dict)
+    last_ingest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chunk_count(self) -> int:
+        """Chunks the index should hold."""
+        return sum(len(record.chunk_ids) for record in self.articles.values())
+
+    def check_model(self, identity: str) -> None:
+        """Raise ModelMismatchError when the index was built with another model."""
+        if self.model is not None and self.model != identity:
+            raise ModelMismatchError(
+                f"the index was built with embedding model {self.model!r} but the settings ask for "
+                f"{identity!r}: run `newsrag ingest --rebuild` to re-embed everything, or set "
+                f"NEWSRAG_EMBEDDING_MODEL back to {self.model.split('+')[0]!r}"
+            )
+
+    def date_span(self) -> tuple[str | None, str | None]:
+        """Earliest and latest article dates."""
+        dates = sorted(record.date for record in self.articles.values() if record.date)
+        return (dates[0], dates[-1]) if dates else (None, None)
+
+    def sources(self) -> list[str]:
+        """Distinct outlet names, sorted."""
+        return sorted({record.source for record in self.articles.values() if record.source})
+
+    @classmethod
+    def load(cls, index_dir: Path) -> Manifest:
+        """Read index_dir/manifest.json; an absent file is an empty manifest."""
+        path = Path(index_dir) / MANIFEST_NAME
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != FORMAT_VERSION:
+                raise ManifestError(
+                    f"{path} has format version {data.get('version')!r}, this newsrag reads "
+                    f"{FORMAT_VERSION}: run `newsrag ingest --rebuild`"
+                )
+            return cls(
+                model=data.get("model"),
+                dimension=data.get("dimension"),
+                chunk_size=data.get("chunk_size"),
+                chunk_overlap=data.get("chunk_overlap"),
+                articles={
+                    key: ArticleRecord.from_dict(value) for key, value in data["articles"].items()
+                },
+                last_ingest=dict(data.get("last_ingest") or {}),
+            )
+        except ManifestError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ManifestError(
+                f"{path} is unreadable ({type(error).__name__}: {error}): run `newsrag check --repair` "
+                "or `newsrag ingest --rebuild`"
+            ) from error
+
+    def save(self, index_dir: Path) -> None:
+        """Write atomically (temp file, fsync, rename): a crash leaves the old or the new manifest."""
+        folder = Path(index_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {
+            "version": FORMAT_VERSION,
+            "model": self.model,
+            "dimension": self.dimension,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "last_ingest": self.last_ingest,
+            "articles": {key: record.to_dict() for key, record in sorted(self.articles.items())},
+        }
+        temporary = folder / (MANIFEST_NAME + ".tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, folder / MANIFEST_NAME)
+
+
+@contextlib.contextmanager
+def ingest_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's ingest lock; a second ingest gets IngestLockedError instead of corrupting it."""
+    folder = Path(index_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IngestLockedError(
+                f"another ingest ({holder}) is writing to {folder}: wait for it to finish, then retry"
+            ) from error
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        # The OS drops a flock when its holder dies, so a killed ingest never leaves a stale lock.
+        handle.close()

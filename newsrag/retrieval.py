@@ -1,0 +1,288 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused, filtered, at most N chunks per article."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from newsrag.config import Settings
+from newsrag.embedding import Embedder
+from newsrag.keyword import KeywordIndex
+from newsrag.manifest import Manifest
+from newsrag.models import Filters, Hit
+from newsrag.store import StoredChunk, VectorStore
+
+
+class QueryError(ValueError):
+    """A question or filter that cannot be searched; the message says what to change."""
+
+
+class IndexMissingError(RuntimeError):
+    """There is no index to search yet."""
+
+
+@dataclass(frozen=True)
+class IndexFacts:
+    """What the index holds, for `stats`, the UI and /api/health."""
+
+    articles: int
+    chunks: int
+    model: str | None
+    date_from: str | None
+    date_to: str | None
+    sources: list[str]
+    store: str
+    size_bytes: int
+    last_ingest: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "articles": self.articles,
+            "chunks": self.chunks,
+            "model": self.model,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "sources": self.sources,
+            "store": self.store,
+            "size_bytes": self.size_bytes,
+            "last_ingest": self.last_ingest,
+        }
+
+
+def clean_query(query: str, *, max_chars: int) -> str:
+    """Strip control characters and outer whitespace; reject empty or oversized questions."""
+    if not isinstance(query, str):
+        raise QueryError("the question must be text")
+    if len(query) > max_chars:
+        raise QueryError(
+            f"the question is {len(query):,} characters, over the {max_chars:,} limit "
+            "(NEWSRAG_MAX_QUESTION_CHARS): shorten it"
+        )
+    cleaned = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co") else char for char in query
+    )
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QueryError("the question is empty: type a question about the articles")
+    return cleaned
+
+
+def make_filters(
+    *,
+    since: dt.date | str | None = None,
+    until: dt.date | str | None = None,
+    sources: Sequence[str] | None = None,
+) -> Filters:
+    """Build Filters from loose inputs (ISO strings allowed); since > until is a QueryError."""
+
+    def as_date(value: dt.date | str | None, name: str) -> dt.date | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError as error:
+            raise QueryError(f"{name} {value!r} is not a date: use YYYY-MM-DD") from error
+
+    start, end = as_date(since, "since"), as_date(until, "until")
+    if start and end and start > end:
+        raise QueryError(f"since ({start}) is after until ({end}): swap them")
+    names = tuple(name.strip() for name in (sources or ()) if name and name.strip())
+    return Filters(since=start, until=end, sources=names)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], *, weights: Sequence[float], k: int
+) -> dict[str, float]:
+    """Weighted RRF: sum over rankings of weight / (k + rank); rank is 1-based."""
+    fused: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, key in enumerate(ranking, start=1):
+            fused[key] = fused.get(key, 0.0) + weight / (k + rank)
+    return fused
+
+
+def cap_per_article(hits: Sequence[Hit], *, per_article: int, limit: int) -> list[Hit]:
+    """Keep hits in order, at most per_article chunks of any one article, up to limit."""
+    kept: list[Hit] = []
+    counts: dict[str, int] = {}
+    for hit in hits:
+        seen = counts.get(hit.article.id, 0)
+        if seen >= per_article:
+            continue
+        counts[hit.article.id] = seen + 1
+        kept.append(hit)
+        if len(kept) >= limit:
+            break
+    return kept
+
+
+class Retriever:
+    """Searches the index; open once, query many times (nothing is rebuilt per query)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        embedder: Embedder,
+        store: VectorStore,
+        keyword: KeywordIndex,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.keyword = keyword
+
+    @classmethod
+    def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Retriever:
+        """Open the index named by settings; a missing index or another model is a clear error."""
+        index_dir = Path(settings.index_dir)
+        manifest = Manifest.load(index_dir)
+        if manifest.model is None:
+            raise IndexMissingError(
+                f"no index in {index_dir}: run `newsrag ingest {settings.corpus_dir}` first"
+            )
+        embedder = embedder or Embedder.load(settings=settings)
+        manifest.check_model(embedder.identity)
+        store = VectorStore.open(settings=settings, create=False)
+        return cls(
+            settings=settings, embedder=embedder, store=store, keyword=KeywordIndex(index_dir)
+        )
+
+    def facts(self) -> IndexFacts:
+        """Articles, chunks, model, date span and size of the index."""
+        index_dir = Path(self.settings.index_dir)
+        manifest = Manifest.load(index_dir)
+        date_from, date_to = manifest.date_span()
+        size = sum(path.stat().st_size for path in index_dir.rglob("*") if path.is_file())
+        return IndexFacts(
+            articles=len(manifest.articles),
+            chunks=manifest.chunk_count,
+            model=manifest.model,
+            date_from=date_from,
+            date_to=date_to,
+            sources=manifest.sources(),
+            store=self.store.describe(),
+            size_bytes=size,
+            last_ingest=manifest.last_ingest,
+        )
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        since: dt.date | str | None = None,
+        until: dt.date | str | None = None,
+        sources: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        timings: dict[str, float] | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """Top-k hits for the query: mode 'hybrid' (default), 'dense' or 'keyword'."""
+        text = clean_query(query, max_chars=self.settings.max_question_chars)
+        limit = self.settings.top_k if k is None else int(k)
+        if limit < 1 or limit > 100:
+            raise QueryError(f"k must be between 1 and 100, not {limit}")
+        if filters is None:
+            filters = make_filters(since=since, until=until, sources=sources)
+        elif filters.since and filters.until and filters.since > filters.until:
+            raise QueryError(f"since ({filters.since}) is after until ({filters.until}): swap them")
+        timings = timings if timings is not None else {}
+        candidates = max(self.settings.candidates, limit * 4)
+
+        dense: list[StoredChunk] = []
+        if mode in ("hybrid", "dense"):
+            started = time.perf_counter()
+            vector = self.embedder.embed_query(text)
+            timings["embed_query"] = time.perf_counter() - started
+            started = time.perf_counter()
+            dense = self.store.query(vector, limit=candidates, filters=filters)
+            timings["dense_search"] = time.perf_counter() - started
+        keyword: list[tuple[str, float]] = []
+        if mode in ("hybrid", "keyword"):
+            started = time.perf_counter()
+            keyword = self.keyword.search(text, limit=candidates, filters=filters)
+            timings["keyword_search"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        hits = self._fuse(dense, keyword, mode=mode)
+        hits = cap_per_article(hits, per_article=self.settings.max_chunks_per_article, limit=limit)
+        timings["fusion"] = time.perf_counter() - started
+        return hits
+
+    def _fuse(
+        self, dense: list[StoredChunk], keyword: list[tuple[str, float]], *, mode: str
+    ) -> list[Hit]:
+        dense_by_id = {item.chunk.id: (rank, item) for rank, item in enumerate(dense, start=1)}
+        keyword_by_id = {
+            chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(keyword, start=1)
+        }
+        fused = reciprocal_rank_fusion(
+            [[item.chunk.id for item in dense], [chunk_id for chunk_id, _ in keyword]],
+            weights=[
+                self.settings.dense_weight if mode != "keyword" else 0.0,
+                self.settings.keyword_weight if mode != "dense" else 0.0,
+            ],
+            k=self.settings.rrf_k,
+        )
+        # BM25-only candidates need their text and metadata from the store.
+        missing = [chunk_id for chunk_id in keyword_by_id if chunk_id not in dense_by_id]
+        fetched = self.store.get(missing)
+        hits: list[Hit] = []
+        for chunk_id, score in sorted(fused.items(), key=lambda item: (-item[1], item[0])):
+            dense_entry = dense_by_id.get(chunk_id)
+            stored = dense_entry[1] if dense_entry else fetched.get(chunk_id)
+            if stored is None:
+                continue  # deleted by a concurrent ingest after BM25 saw it
+            keyword_entry = keyword_by_id.get(chunk_id)
+            hits.append(
+                Hit(
+                    chunk=stored.chunk,
+                    article=stored.article,
+                    score=score,
+                    dense_score=dense_entry[1].similarity if dense_entry else None,
+                    keyword_score=keyword_entry[1] if keyword_entry else None,
+                    dense_rank=dense_entry[0] if dense_entry else None,
+                    keyword_rank=keyword_entry[0] if keyword_entry else None,
+                )
+            )
+        return hits
+
+    def as_llamaindex_retriever(
+        self, k: int | None = None, *, filters: Filters | None = None
+    ) -> Any:
+        """A llama-index BaseRetriever over this retriever (nodes carry article metadata)."""
+        return build_llamaindex_retriever(self, k=k, filters=filters)
+
+
+def build_llamaindex_retriever(
+    retriever: Retriever, *, k: int | None = None, filters: Filters | None = None
+) -> Any:
+    """Wrap a Retriever as a llama-index BaseRetriever (imported lazily)."""
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    class NewsragLlamaIndexRetriever(BaseRetriever):
+        """llama-index adapter: hybrid newsrag hits as NodeWithScore."""
+
+        def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+            hits = retriever.search(query_bundle.query_str, k, filters=filters)
+            nodes: list[NodeWithScore] = []
+            for hit in hits:
+                metadata = {key: value for key, value in hit.article.to_dict().items() if value}
+                metadata.update(
+                    {"chunk_id": hit.chunk.id, "start": hit.chunk.start, "end": hit.chunk.end}
+                )
+                node = TextNode(id_=hit.chunk.id, text=hit.chunk.text, metadata=metadata)
+                nodes.append(NodeWithScore(node=node, score=hit.score))
+            return nodes
+
+    return NewsragLlamaIndexRetriever()

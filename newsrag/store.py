@@ -1,0 +1,253 @@
+"""The vector store: Chroma on disk under index/ or a Chroma server. The only module importing chromadb."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from newsrag.config import Settings
+from newsrag.models import ArticleMeta, Chunk, Filters
+
+CHROMA_SUBDIR = "chroma"
+logger = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """The vector store cannot be reached or opened."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk read back from the store with its article metadata and, for queries, its similarity."""
+
+    chunk: Chunk
+    article: ArticleMeta
+    similarity: float = 0.0
+
+
+def date_as_int(date: str | None) -> int:
+    """ISO date -> YYYYMMDD int for range filters; 0 when undated (excluded by any date filter)."""
+    if not date:
+        return 0
+    try:
+        return int(date[:10].replace("-", ""))
+    except ValueError:
+        return 0
+
+
+def source_key(source: str) -> str:
+    """Case-folded outlet name used for source filters."""
+    return " ".join(source.casefold().split())
+
+
+def chunk_metadata(chunk: Chunk, article: ArticleMeta) -> dict[str, str | int]:
+    """The metadata stored beside every chunk (DESIGN.md: identity and storage)."""
+    return {
+        "article_id": article.id,
+        "title": article.title,
+        "source": article.source,
+        "source_key": source_key(article.source),
+        "url": article.url,
+        "date": article.date or "",
+        "date_int": date_as_int(article.date),
+        "place": article.place,
+        "author": article.author,
+        "editor": article.editor,
+        "ordinal": chunk.ordinal,
+        "start": chunk.start,
+        "end": chunk.end,
+    }
+
+
+def where_clause(filters: Filters | None) -> dict[str, Any] | None:
+    """Translate Filters into a Chroma `where` clause."""
+    if filters is None or filters.is_empty():
+        return None
+    conditions: list[dict[str, Any]] = []
+    if filters.since is not None:
+        conditions.append({"date_int": {"$gte": int(filters.since.strftime("%Y%m%d"))}})
+    if filters.until is not None:
+        conditions.append({"date_int": {"$lte": int(filters.until.strftime("%Y%m%d"))}})
+    if filters.since is None and filters.until is not None:
+        conditions.append({"date_int": {"$gt": 0}})  # undated articles never match a date filter
+    if filters.sources:
+        conditions.append({"source_key": {"$in": [source_key(name) for name in filters.sources]}})
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _from_record(
+    chunk_id: str, document: str, metadata: dict[str, Any]
+) -> tuple[Chunk, ArticleMeta]:
+    article = ArticleMeta(
+        id=str(metadata.get("article_id", "")),
+        title=str(metadata.get("title", "")),
+        date=str(metadata.get("date") or "") or None,
+        source=str(metadata.get("source", "")),
+        url=str(metadata.get("url", "")),
+        place=str(metadata.get("place", "")),
+        author=str(metadata.get("author", "")),
+        editor=str(metadata.get("editor", "")),
+    )
+    chunk = Chunk(
+        id=chunk_id,
+        article_id=article.id,
+        ordinal=int(metadata.get("ordinal", 0)),
+        text=document,
+        start=int(metadata.get("start", 0)),
+        end=int(metadata.get("end", 0)),
+    )
+    return chunk, article
+
+
+class VectorStore:
+    """One Chroma collection of chunk vectors (cosine), written and read with explicit embeddings."""
+
+    def __init__(self, client: Any, collection: Any, *, settings: Settings) -> None:
+        self.client = client
+        self.collection = collection
+        self.settings = settings
+        self.max_batch = int(getattr(client, "get_max_batch_size", lambda: 5000)() or 5000)
+
+    @classmethod
+    def open(cls, *, settings: Settings, create: bool = True) -> VectorStore:
+        """Open (or create) the collection locally under index_dir, or on the configured server."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if settings.chroma_host:
+                client = chromadb.HttpClient(
+                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                )
+                client.heartbeat()
+            else:
+                path = Path(settings.index_dir) / CHROMA_SUBDIR
+                if not create and not path.exists():
+                    raise StoreError(f"no index at {path}: run `newsrag ingest` first")
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            # embedding_function=None: Chroma must never embed (its default downloads a model).
+            collection = client.get_or_create_collection(
+                name=settings.collection,
+                embedding_function=None,
+                metadata={"hnsw:space": "cosine"},
+            )
+        except StoreError:
+            raise
+        except Exception as error:
+            where = (
+                f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
+                if settings.chroma_host
+                else f"Chroma index in {settings.index_dir}"
+            )
+            raise StoreError(f"cannot open {where}: {error}") from error
+        return cls(client, collection, settings=settings)
+
+    def describe(self) -> str:
+        """Where the vectors live, for messages and stats."""
+        if self.settings.chroma_host:
+            return f"chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
+        return f"chroma dir {Path(self.settings.index_dir) / CHROMA_SUBDIR}"
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return int(self.collection.count())
+
+    def upsert(
+        self, chunks: Sequence[Chunk], articles: Sequence[ArticleMeta], vectors: np.ndarray
+    ) -> None:
+        """Write chunks with their vectors, in batches the server accepts."""
+        for begin in range(0, len(chunks), self.max_batch):
+            end = begin + self.max_batch
+            batch = chunks[begin:end]
+            self.collection.upsert(
+                ids=[chunk.id for chunk in batch],
+                embeddings=vectors[begin:end].astype(np.float32),
+                documents=[chunk.text for chunk in batch],
+                metadatas=[
+                    chunk_metadata(chunk, article)
+                    for chunk, article in zip(batch, articles[begin:end], strict=True)
+                ],
+            )
+
+    def delete_articles(self, article_ids: Iterable[str]) -> None:
+        """Delete every chunk of these articles (old versions and orphans included)."""
+        ids = sorted(set(article_ids))
+        for begin in range(0, len(ids), 500):
+            self.collection.delete(where={"article_id": {"$in": ids[begin : begin + 500]}})
+
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
+        """Delete chunks by id."""
+        for begin in range(0, len(chunk_ids), self.max_batch):
+            self.collection.delete(ids=list(chunk_ids[begin : begin + self.max_batch]))
+
+    def ids_for_articles(self, article_ids: Sequence[str]) -> list[str]:
+        """Every stored chunk id of these articles."""
+        ids: list[str] = []
+        for begin in range(0, len(article_ids), 500):
+            batch = list(article_ids[begin : begin + 500])
+            result = self.collection.get(where={"article_id": {"$in": batch}}, include=[])
+            ids.extend(result["ids"])
+        return ids
+
+    def existing_ids(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Which of these chunk ids are already stored (lets an interrupted ingest resume)."""
+        found: set[str] = set()
+        for begin in range(0, len(chunk_ids), self.max_batch):
+            result = self.collection.get(
+                ids=list(chunk_ids[begin : begin + self.max_batch]), include=[]
+            )
+            found.update(result["ids"])
+        return found
+
+    def all_ids(self) -> list[str]:
+        """Every stored chunk id (for consistency checks)."""
+        ids: list[str] = []
+        total = self.count()
+        for offset in range(0, total, self.max_batch):
+            result = self.collection.get(include=[], limit=self.max_batch, offset=offset)
+            ids.extend(result["ids"])
+        return ids
+
+    def get(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """Fetch chunks and their article metadata by id."""
+        if not chunk_ids:
+            return {}
+        result = self.collection.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        found: dict[str, StoredChunk] = {}
+        for chunk_id, document, metadata in zip(
+            result["ids"], result["documents"] or [], result["metadatas"] or [], strict=False
+        ):
+            chunk, article = _from_record(chunk_id, document or "", dict(metadata or {}))
+            found[chunk_id] = StoredChunk(chunk, article)
+        return found
+
+    def query(
+        self, vector: np.ndarray, *, limit: int, filters: Filters | None = None
+    ) -> list[StoredChunk]:
+        """Nearest chunks by cosine similarity, best first, with filters applied in the store."""
+        if limit <= 0 or self.count() == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=limit,
+            where=where_clause(filters),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits: list[StoredChunk] = []
+        ids = result["ids"][0]
+        documents = (result["documents"] or [[]])[0]
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        for chunk_id, document, metadata, distance in zip(
+            ids, documents, metadatas, distances, strict=False
+        ):
+            chunk, article = _from_record(chunk_id, document or "", dict(metadata or {}))
+            hits.append(StoredChunk(chunk, article, similarity=1.0 - float(distance)))
+        return hits
