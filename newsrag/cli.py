@@ -175,6 +175,292 @@ def stats(index: IndexOption = None, as_json: JsonOption = False) -> None:
     typer.echo("\n".join(lines))
 
 
+@app.command()
+def serve(
+    api_only: Annotated[
+        bool, typer.Option("--api-only", help="Serve the HTTP API without the web UI.")
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default: NEWSRAG_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: NEWSRAG_PORT or 7860).")] = None,
+    index: IndexOption = None,
+) -> None:
+    """Serve the HTTP API (/api, /v1, docs at /docs) and the web UI until Ctrl-C.
+
+    Exit codes: 2 refused settings (public address without NEWSRAG_API_KEY); 3 index problem.
+    """
+    from newsrag.manifest import ManifestError
+    from newsrag.retrieval import IndexMissingError
+    from newsrag.server import ServeConfigError, run_server
+    from newsrag.store import StoreError
+
+    settings = load_settings(index_dir=index, host=host, port=port)
+    try:
+        run_server(settings, api_only=api_only)
+    except ServeConfigError as error:
+        raise fail(str(error), EXIT_NOTHING) from error
+    except (IndexMissingError, ManifestError, StoreError) as error:
+        raise fail(str(error), EXIT_INDEX) from error
+
+
+@app.command()
+def check(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Corpus files or folders to compare with the index (optional)."),
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what can be fixed and say what was done.")
+    ] = False,
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Verify that the manifest, Chroma and BM25 agree (and the corpus, if given).
+
+    Exit codes: 0 consistent; 1 problems found (or left after --repair); 3 an ingest is running.
+    """
+    from newsrag.check import check_index
+    from newsrag.manifest import IngestLockedError
+
+    settings = load_settings(index_dir=index)
+    missing = [str(path) for path in paths or [] if not path.exists()]
+    if missing:
+        raise fail(f"no such file or folder: {', '.join(missing)}", EXIT_NOTHING)
+    try:
+        report = check_index(settings, repair=repair, corpus=paths or None)
+    except IngestLockedError as error:
+        raise fail(str(error), EXIT_INDEX) from error
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo("\n".join(report.lines()))
+    if not report.consistent:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+EXIT_GATE_FAILED = 1  # eval: a gate failed (the failing metric is named on stderr)
+
+
+@app.command("eval")
+def eval_command(
+    goldens: Annotated[
+        Path, typer.Argument(help="Golden YAML file, or a bench questions.jsonl file.")
+    ],
+    index: IndexOption = None,
+    json_report: Annotated[
+        Path | None, typer.Option("--json-report", help="Write the full report as JSON.")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML (a testcase per golden/gate).")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline", help="Compare with an earlier --json-report (answers, metrics)."
+        ),
+    ] = None,
+    minimum: Annotated[
+        list[str] | None, typer.Option("--min", help="Gate METRIC=VALUE: at least (repeatable).")
+    ] = None,
+    maximum: Annotated[
+        list[str] | None, typer.Option("--max", help="Gate METRIC=VALUE: at most (repeatable).")
+    ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option("--repeat", min=1, max=100, help="Ask every golden N times (LLM engines)."),
+    ] = 1,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only goldens with this tag (repeatable).")
+    ] = None,
+    retrieval: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge hit@k/MRR/answer-recall on the assistant's search ('assistant') or the raw "
+            "question ('question'); default: assistant, question for bench files."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not cache LLM replies under INDEX/eval-cache/.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-question progress.")] = False,
+) -> None:
+    """Run golden questions: pass/fail per question, metrics and gates; reports for CI.
+
+    Exit codes: 0 every gate holds; 1 a gate failed (named on stderr); 2 bad golden file or
+    arguments; 3 index problem.
+    """
+    from dataclasses import replace
+
+    from newsrag import evaluation
+    from newsrag.assistant import AnswerEngineError, Assistant
+    from newsrag.goldens import GoldenFileError, load_goldens, parse_gate_option, select
+    from newsrag.manifest import ManifestError
+    from newsrag.prompts import PromptError
+    from newsrag.retrieval import IndexMissingError
+    from newsrag.store import StoreError
+
+    if retrieval not in (None, "assistant", "question"):
+        raise fail(f"--retrieval must be assistant or question, not {retrieval!r}", EXIT_NOTHING)
+    settings = load_settings(index_dir=index)
+    try:
+        golden_set = load_goldens(goldens)
+        gates = [parse_gate_option(text, bound="min") for text in minimum or []]
+        gates += [parse_gate_option(text, bound="max") for text in maximum or []]
+        previous = evaluation.load_report(baseline) if baseline else None
+    except (GoldenFileError, ValueError) as error:
+        raise fail(str(error), EXIT_NOTHING) from error
+    chosen = select(golden_set.goldens, tag or [])
+    if not chosen:
+        raise fail(f"no golden in {goldens} has the tag(s) {', '.join(tag or [])}", EXIT_NOTHING)
+    try:
+        assistant = Assistant.open(settings)
+    except (IndexMissingError, ManifestError, StoreError) as error:
+        raise fail(str(error), EXIT_INDEX) from error
+    except (PromptError, AnswerEngineError) as error:
+        raise fail(str(error), EXIT_NOTHING) from error
+
+    def progress(position: int, total: int, result: dict[str, Any]) -> None:
+        verdict = "PASS" if result["passed"] else "FAIL"
+        typer.echo(f"[{position}/{total}] {result['id']} {verdict}", err=True)
+
+    report = evaluation.run_evaluation(
+        replace(golden_set, goldens=chosen),
+        assistant,
+        gates=gates,
+        repeat=repeat,
+        retrieval=retrieval,
+        progress=None if quiet else progress,
+        cache_dir=None if no_cache else Path(settings.index_dir) / "eval-cache",
+    )
+    if previous is not None:
+        report["baseline"] = evaluation.compare_reports(report, previous)
+    typer.echo(evaluation.render_table(report))
+    if previous is not None:
+        typer.echo("\n" + evaluation.render_comparison(report["baseline"]))
+    if json_report:
+        text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+        evaluation.write_text_file(json_report, text + "\n")
+    if junit:
+        evaluation.write_text_file(junit, evaluation.render_junit(report))
+    for line in evaluation.failed_gate_lines(report):
+        typer.echo(line, err=True)
+    if not report["passed"]:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+EXIT_ENGINE = 4  # ask/chat: the LLM endpoint is down, failing or too slow
+
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="extractive, openai or ollama (default: NEWSRAG_ENGINE)."),
+]
+
+
+def open_assistant(settings: Settings) -> Any:
+    """Open the index and the answer engine or exit with a one-line reason."""
+    from newsrag.assistant import Assistant
+    from newsrag.prompts import PromptError
+
+    retriever = open_retriever(settings)
+    try:
+        return Assistant.open(settings, retriever=retriever)
+    except PromptError as error:
+        raise fail(str(error), EXIT_NOTHING) from error
+
+
+def _as_of_date(value: str | None) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError as error:
+        raise fail(f"--as-of {value!r} is not a date: use YYYY-MM-DD", EXIT_NOTHING) from error
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Read 'last week' etc. from YYYY-MM-DD.")
+    ] = None,
+    engine: EngineOption = None,
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from the articles, each sentence cited [n], sources listed below.
+
+    Exit codes: 0 answered or refused; 2 bad question or option; 3 index problem;
+    4 the LLM endpoint is down, failing or too slow.
+    """
+    from newsrag.assistant import AnswerEngineError
+    from newsrag.chat import render_answer_text
+    from newsrag.retrieval import QueryError
+
+    settings = load_settings(index_dir=index, engine=engine)
+    day = _as_of_date(as_of)
+    assistant = open_assistant(settings)
+    try:
+        answer = assistant.ask(question, k=k, since=since, until=until, sources=source, as_of=day)
+    except QueryError as error:
+        raise fail(str(error), EXIT_NOTHING) from error
+    except AnswerEngineError as error:
+        raise fail(str(error), EXIT_ENGINE) from error
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_answer_text(answer))
+
+
+@app.command()
+def chat(
+    k: Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
+    ] = None,
+    engine: EngineOption = None,
+    index: IndexOption = None,
+) -> None:
+    """A conversation in the terminal: follow-ups keep context; /new starts over, /quit ends."""
+    from newsrag.assistant import AnswerEngineError
+    from newsrag.chat import ChatSession, render_answer_text
+    from newsrag.retrieval import QueryError
+
+    settings = load_settings(index_dir=index, engine=engine)
+    session = ChatSession(open_assistant(settings))
+    typer.echo(f"newsrag chat ({session.assistant.engine_name}). /new starts over, /quit ends.")
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if question in ("/quit", "/exit"):
+            return
+        if question == "/new":
+            session.reset()
+            typer.echo("(new conversation)")
+            continue
+        if not question:
+            continue
+        try:
+            answer = session.ask(question, k=k, since=since, until=until, sources=source)
+        except (QueryError, AnswerEngineError) as error:
+            typer.echo(f"error: {error}", err=True)
+            continue
+        typer.echo("\n" + render_answer_text(answer))
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="newsrag")

@@ -30,10 +30,19 @@ class Settings(BaseSettings):
     embedding_device: str = "cpu"
     # "fp32" (default) or "int8" (torch dynamic quantization of the linear layers, opt-in).
     embedding_precision: Literal["fp32", "int8"] = "fp32"
+    # Fast modes (opt-in; docs/benchmarks.md "Speed" has their measured cost in recall):
+    # the model reads only the first N tokens of each chunk (0 = its whole 256-token window)...
+    embedding_max_tokens: int = Field(default=0, ge=0)
+    # ...or "static": token vectors distilled locally from the model (model2vec's recipe), cached
+    # in the index folder; a text's vector is the mean of its tokens'.
+    embedding_backend: Literal["transformer", "static"] = "transformer"
 
     # Chunking (tokens of the embedding model's tokenizer)
     chunk_size: int = Field(default=256, ge=32)
     chunk_overlap: int = Field(default=32, ge=0)
+    # A passage whose word 5-shingles overlap an earlier passage's by at least this (Jaccard)
+    # shares that passage's vector instead of being embedded (wire copy); 0 embeds everything.
+    near_duplicate_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
 
     # Store: a local Chroma directory under index_dir, or a Chroma server when chroma_host is set.
     chroma_host: str | None = None
@@ -42,8 +51,12 @@ class Settings(BaseSettings):
 
     # Retrieval
     top_k: int = Field(default=5, ge=1, le=100)
-    candidates: int = Field(default=50, ge=1, le=1000)  # per side, before fusion
+    candidates: int = Field(default=100, ge=1, le=1000)  # per side, before fusion
     max_chunks_per_article: int = Field(default=2, ge=1)
+    # "convex": dense_weight * cosine + keyword_weight * BM25 / best BM25 (weights normalized to
+    # sum 1), better than rank fusion on rtqa-dev (docs/benchmarks.md, "Retrieval");
+    # "rrf": reciprocal rank fusion with rrf_k.
+    fusion: Literal["convex", "rrf"] = "convex"
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0.0)
     keyword_weight: float = Field(default=1.0, ge=0.0)

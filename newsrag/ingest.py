@@ -10,12 +10,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from newsrag.articles import Skipped, iter_corpus
-from newsrag.chunking import Chunker
+from newsrag.check import incomplete_articles, remove_orphans
+from newsrag.chunking import Chunker, PassageSignature, chunk_stream, embed_text_for
 from newsrag.config import Settings
-from newsrag.embedding import Embedder
+from newsrag.embedding import Embedder, GroupEmbedder, StoredVector, model_identity
 from newsrag.keyword import KEYWORD_SUBDIR, KeywordDocument, KeywordIndex
-from newsrag.manifest import MANIFEST_NAME, ArticleRecord, Manifest, ingest_lock
+from newsrag.manifest import (
+    MANIFEST_NAME,
+    ArticleRecord,
+    Manifest,
+    ingest_lock,
+    pause_for_tests,
+)
 from newsrag.models import Article, ArticleMeta, Chunk
 from newsrag.store import CHROMA_SUBDIR, VectorStore, date_as_int, source_key
 
@@ -38,6 +47,8 @@ class IngestReport:
     chunks_written: int = 0  # chunks of added/updated articles
     chunks_embedded: int = 0  # distinct texts that went through the model
     chunks_reused: int = 0  # already in the store (resumed ingest) or duplicate text
+    chunks_known: int = 0  # of those reused: same text as a chunk already in the index
+    chunks_near_duplicate: int = 0  # of those reused: passage nearly repeats an earlier one
     total_articles: int = 0
     total_chunks: int = 0
     seconds: float = 0.0
@@ -76,6 +87,8 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "chunks_embedded": self.chunks_embedded,
             "chunks_reused": self.chunks_reused,
+            "chunks_known": self.chunks_known,
+            "chunks_near_duplicate": self.chunks_near_duplicate,
             "total_articles": self.total_articles,
             "total_chunks": self.total_chunks,
             "seconds": round(self.seconds, 3),
@@ -112,21 +125,36 @@ def ingest(
         if rebuild:
             wipe_index(settings=settings)
         manifest = Manifest.load(index_dir)
-        embedder = embedder or Embedder.load(settings=settings)
-        manifest.check_model(embedder.identity)
+        # Before loading the model: another model's index is refused in a second, not a minute.
+        manifest.check_model(embedder.identity if embedder else model_identity(settings))
         store = VectorStore.open(settings=settings)
-        keyword = KeywordIndex(index_dir)
+        embedder = embedder or Embedder.load(settings=settings)
+        keyword = KeywordIndex(index_dir, load=False)
         report = IngestReport()
+        # Articles whose chunks an interrupted run or a damaged index lost are indexed again.
+        incomplete = incomplete_articles(manifest, store=store, keyword=keyword)
+        for key in incomplete:
+            del manifest.articles[key]
+        if incomplete:
+            report.warnings.append(
+                Skipped(
+                    str(index_dir),
+                    None,
+                    f"{len(incomplete)} indexed articles had chunks missing from the index "
+                    "(interrupted or damaged): indexing them again",
+                )
+            )
 
         pending, seen = _read_and_diff(paths, settings=settings, manifest=manifest, report=report)
         removed_ids = [key for key in manifest.articles if key not in seen] if prune else []
         report.removed = len(removed_ids)
 
         chunker = Chunker(settings=settings, tokenizer=embedder.tokenizer_function())
-        chunks_by_article = {article.id: chunker.chunk(article) for article in pending}
-        _embed_and_store(
+        chunks_by_article = _embed_and_store(
             pending,
-            chunks_by_article,
+            chunker,
+            settings=settings,
+            manifest=manifest,
             store=store,
             embedder=embedder,
             report=report,
@@ -139,11 +167,13 @@ def ingest(
         _delete_stale(store, changed, new_ids)
         if removed_ids:
             store.delete_articles(removed_ids)
+        pause_for_tests("after_store")
         if changed or removed_ids or not keyword.exists():
             keyword.update(
                 remove_articles=[*changed, *removed_ids],
                 add=_keyword_documents(pending, chunks_by_article, keyword),
             )
+        pause_for_tests("after_keyword")
 
         for article in pending:
             manifest.articles[article.id] = ArticleRecord(
@@ -157,6 +187,18 @@ def ingest(
             )
         for key in removed_ids:
             del manifest.articles[key]
+        # Chunks no article owns (left by interrupted runs) leave both indexes.
+        expected = {chunk for record in manifest.articles.values() for chunk in record.chunk_ids}
+        store_orphans, keyword_orphans, _ = remove_orphans(expected, store=store, keyword=keyword)
+        if store_orphans or keyword_orphans:
+            report.warnings.append(
+                Skipped(
+                    str(index_dir),
+                    None,
+                    f"removed {len(store_orphans)} Chroma and {len(keyword_orphans)} BM25 chunks "
+                    "that no indexed article owns (left by an interrupted run)",
+                )
+            )
         manifest.model = embedder.identity
         manifest.dimension = embedder.dimension
         manifest.chunk_size = settings.chunk_size
@@ -213,52 +255,119 @@ def _read_and_diff(
 
 def _embed_and_store(
     pending: list[Article],
-    chunks_by_article: dict[str, list[Chunk]],
+    chunker: Chunker,
     *,
+    settings: Settings,
+    manifest: Manifest,
     store: VectorStore,
     embedder: Embedder,
     report: IngestReport,
     progress: bool,
-) -> None:
-    """Embed each distinct new text once, longest first, and upsert in groups."""
+) -> dict[str, list[Chunk]]:
+    """Chunk (in a second process when many), embed each new distinct text once, upsert in groups.
+
+    Returns every pending article's chunks. Chunks an interrupted run already wrote are not
+    embedded again; neither are texts embedded earlier in this run or already in the index, nor
+    (near_duplicate_threshold > 0) passages that nearly repeat an earlier one.
+    """
     from tqdm import tqdm
 
+    chunks_by_article: dict[str, list[Chunk]] = {}
     metas = {article.id: article.metadata() for article in pending}
-    all_chunks = [chunk for article in pending for chunk in chunks_by_article[article.id]]
-    report.chunks_written = len(all_chunks)
-    if not all_chunks:
-        return
-    # Resume: chunks an interrupted run already wrote are not embedded again.
-    already = store.existing_ids([chunk.id for chunk in all_chunks])
-    todo = [chunk for chunk in all_chunks if chunk.id not in already]
-    report.chunks_reused += len(all_chunks) - len(todo)
-    todo.sort(key=lambda chunk: -len(chunk.embed_text))
+    group_embedder = GroupEmbedder(
+        embedder,
+        fetch=lambda chunk_ids: _stored_vectors(store, chunk_ids),
+        indexed={
+            chunk_id.rsplit("-", 1)[-1]: chunk_id
+            for record in manifest.articles.values()
+            for chunk_id in record.chunk_ids
+        },
+        near_threshold=settings.near_duplicate_threshold or None,
+    )
     bar = tqdm(
-        total=len(todo),
+        total=0,
         unit="chunk",
         desc="embedding",
         disable=not progress,
         file=sys.stderr,
         dynamic_ncols=True,
     )
+    pool: list[tuple[Chunk, int, PassageSignature | None]] = []
+
+    def write(group: list[tuple[Chunk, int, PassageSignature | None]]) -> None:
+        already = store.existing_ids([chunk.id for chunk, _, _ in group])
+        todo = [item for item in group if item[0].id not in already]
+        for chunk, _, _ in group:
+            if chunk.id in already:
+                group_embedder.remember(chunk)
+        report.chunks_reused += len(group) - len(todo)
+        bar.update(len(group) - len(todo))
+        if not todo:
+            return
+        before = group_embedder.counts.embedded
+        vectors = group_embedder.vectors(
+            [chunk for chunk, _, _ in todo],
+            lengths=[length for _, length, _ in todo],
+            signatures=[signature for _, _, signature in todo],
+            on_batch=bar.update,
+        )
+        bar.update(len(todo) - (group_embedder.counts.embedded - before))
+        store.upsert(
+            [chunk for chunk, _, _ in todo], [metas[c.article_id] for c, _, _ in todo], vectors
+        )
+
     embed_started = time.perf_counter()
+    groups = 0
     try:
-        for begin in range(0, len(todo), WRITE_GROUP):
-            group = todo[begin : begin + WRITE_GROUP]
-            # Identical texts (wire copy, boilerplate) go through the model once.
-            distinct: dict[str, int] = {}
-            for chunk in group:
-                distinct.setdefault(chunk.embed_text, len(distinct))
-            texts = list(distinct)
-            vectors = embedder.embed_documents(texts, on_batch=bar.update)
-            report.chunks_embedded += len(texts)
-            report.chunks_reused += len(group) - len(texts)
-            bar.update(len(group) - len(texts))
-            rows = vectors[[distinct[chunk.embed_text] for chunk in group]]
-            store.upsert(group, [metas[chunk.article_id] for chunk in group], rows)
+        stream = chunk_stream(pending, chunker, signatures=bool(settings.near_duplicate_threshold))
+        for done, item in enumerate(stream, start=1):
+            chunks_by_article[item.article.id] = item.chunks
+            pool.extend(zip(item.chunks, item.lengths, item.signatures, strict=True))
+            # The bar's total: chunks so far plus the same rate for the articles still to come.
+            bar.total = round((report.chunks_written + len(item.chunks)) * len(pending) / done)
+            report.chunks_written += len(item.chunks)
+            while len(pool) >= WRITE_GROUP or (done == len(pending) and pool):
+                write(pool[:WRITE_GROUP])
+                del pool[:WRITE_GROUP]
+                groups += 1
+                if groups == 1:
+                    pause_for_tests("embedding")  # test-only: one group written, the rest not
     finally:
         bar.close()
         report.embed_seconds = time.perf_counter() - embed_started
+        counts = group_embedder.counts
+        report.chunks_embedded = counts.embedded
+        report.chunks_reused += counts.exact + counts.indexed + counts.near
+        report.chunks_known, report.chunks_near_duplicate = counts.indexed, counts.near
+    return chunks_by_article
+
+
+def _stored_vectors(store: VectorStore, chunk_ids: list[str]) -> dict[str, StoredVector]:
+    """Embed text and vector of stored chunks: dedupe reads them back instead of embedding."""
+    found: dict[str, StoredVector] = {}
+    for begin in range(0, len(chunk_ids), store.max_batch):
+        result = store.collection.get(
+            ids=chunk_ids[begin : begin + store.max_batch],
+            include=["embeddings", "documents", "metadatas"],
+        )
+        embeddings = result["embeddings"] if result["embeddings"] is not None else []
+        for chunk_id, document, metadata, vector in zip(
+            result["ids"],
+            result["documents"] or [],
+            result["metadatas"] or [],
+            embeddings,
+            strict=False,
+        ):
+            meta = dict(metadata or {})
+            header = ArticleMeta(
+                id=str(meta.get("article_id", "")),
+                title=str(meta.get("title", "")),
+                date=str(meta.get("date") or "") or None,
+                source=str(meta.get("source", "")),
+            )
+            text = embed_text_for(header, document or "")
+            found[chunk_id] = (text, np.asarray(vector, dtype=np.float32))
+    return found
 
 
 def _delete_stale(store: VectorStore, article_ids: list[str], keep: set[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from newsrag.models import Filters
+from newsrag.store import StoreError
 
 KEYWORD_SUBDIR = "keyword"
 TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
@@ -156,8 +158,8 @@ STOPWORDS = frozenset(
 )
 
 
-class KeywordIndexError(RuntimeError):
-    """The keyword index on disk is missing or unreadable."""
+class KeywordIndexError(StoreError):
+    """The keyword index on disk is missing or unreadable (a StoreError: callers catch one kind)."""
 
 
 class Tokenizer:
@@ -189,7 +191,7 @@ class KeywordDocument:
 class KeywordIndex:
     """BM25 over chunk texts; documents live in SQLite, the bm25s matrix in a generation folder."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, *, load: bool = True) -> None:
         self.root = Path(index_dir) / KEYWORD_SUBDIR
         self.tokenizer = Tokenizer()
         self._lock = threading.Lock()
@@ -198,6 +200,9 @@ class KeywordIndex:
         self._chunk_ids: list[str] = []
         self._dates = np.zeros(0, dtype=np.int64)
         self._sources = np.zeros(0, dtype=object)
+        if load and self.exists():
+            # Readers: a damaged index fails here, when it is opened, and not in the middle of a search.
+            self._ensure_loaded()
 
     # ---- writing (ingest) -------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -255,7 +260,9 @@ class KeywordIndex:
             ).fetchall()
         previous = self._current_generation()
         number = int(previous.split("-")[1]) + 1 if previous else 1
-        generation = f"gen-{number:06d}"
+        # A random suffix keeps names unique across `ingest --rebuild` (which restarts the count):
+        # a long-running reader notices a new generation by its name.
+        generation = f"gen-{number:06d}-{secrets.token_hex(4)}"
         folder = self.root / generation
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -276,8 +283,10 @@ class KeywordIndex:
         os.replace(
             pointer, self.root / "current"
         )  # atomic switch: readers see old or new, never half
+        # Keep the previous generation: a reader that has just read the old pointer still loads it.
+        keep = {generation, previous}
         for old in self.root.glob("gen-*"):
-            if old.name != generation:
+            if old.name not in keep:
                 shutil.rmtree(old, ignore_errors=True)
 
     # ---- reading (queries) ------------------------------------------------------------------
@@ -296,6 +305,8 @@ class KeywordIndex:
 
         generation = self._current_generation()
         if generation is None:
+            if self._generation is not None:
+                return  # an ingest --rebuild wiped the folder: keep what is loaded until it is back
             raise KeywordIndexError(f"no keyword index in {self.root}: run `newsrag ingest`")
         if generation == self._generation:
             return
@@ -308,9 +319,9 @@ class KeywordIndex:
             if self._generation is not None:
                 return
             raise KeywordIndexError(
-                f"keyword index in {self.root} is incomplete: run `newsrag check`"
+                f"keyword index in {self.root} is incomplete: run `newsrag check --repair`"
             ) from error
-        except (OSError, ValueError, KeyError) as error:
+        except Exception as error:  # truncated or foreign files fail in many ways
             raise KeywordIndexError(
                 f"keyword index in {self.root} is unreadable ({error}): run `newsrag check --repair`"
             ) from error
@@ -319,6 +330,14 @@ class KeywordIndex:
         self._dates = np.asarray(meta["dates"], dtype=np.int64)
         self._sources = np.asarray(meta["sources"], dtype=object)
         self._generation = generation
+
+    def generation_ids(self) -> list[str] | None:
+        """Chunk ids the current BM25 generation lists (None if there is none); loads no matrix."""
+        generation = self._current_generation()
+        if generation is None:
+            return None
+        meta = json.loads((self.root / generation / "meta.json").read_text(encoding="utf-8"))
+        return [str(chunk_id) for chunk_id in meta["chunk_ids"]]
 
     def __len__(self) -> int:
         with self._lock:

@@ -7,6 +7,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,25 @@ from typing import Any
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "ingest.lock"
 FORMAT_VERSION = 1
+# Test-only: NEWSRAG_TEST_PAUSE_AT=stage[,stage...] makes ingest stop there (see pause_for_tests).
+PAUSE_VARIABLE = "NEWSRAG_TEST_PAUSE_AT"
+
+
+def pause_for_tests(stage: str) -> None:
+    """Test-only hook: when NEWSRAG_TEST_PAUSE_AT names this stage, note it and sleep.
+
+    Crash and concurrency tests kill or race an ingest subprocess at a chosen point. The stage
+    is appended to the file NEWSRAG_TEST_PAUSE_MARKER (if set), then the process sleeps
+    NEWSRAG_TEST_PAUSE_SECONDS (default 600). Unset, it costs one environment lookup.
+    """
+    wanted = os.environ.get(PAUSE_VARIABLE)
+    if not wanted or stage not in wanted.split(","):
+        return
+    marker = os.environ.get("NEWSRAG_TEST_PAUSE_MARKER")
+    if marker:
+        with open(marker, "a", encoding="utf-8") as handle:
+            handle.write(stage + "\n")
+    time.sleep(float(os.environ.get("NEWSRAG_TEST_PAUSE_SECONDS", "600")))
 
 
 class ManifestError(RuntimeError):
@@ -151,6 +171,7 @@ class Manifest:
             json.dump(data, handle, ensure_ascii=False)
             handle.flush()
             os.fsync(handle.fileno())
+        pause_for_tests("manifest")
         os.replace(temporary, folder / MANIFEST_NAME)
 
 

@@ -7,6 +7,7 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,43 @@ def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[str]], *, weights: Sequence[float], k: int
 ) -> dict[str, float]:
     """Weighted RRF: sum over rankings of weight / (k + rank); rank is 1-based."""
-    fused: dict[str, float] = {}
+    # Exact sums, rounded once: scores equal in arithmetic tie exactly, whatever the order of terms.
+    exact: dict[str, Fraction] = {}
     for ranking, weight in zip(rankings, weights, strict=True):
         for rank, key in enumerate(ranking, start=1):
-            fused[key] = fused.get(key, 0.0) + weight / (k + rank)
-    return fused
+            exact[key] = exact.get(key, Fraction(0)) + Fraction(weight) / (k + rank)
+    return {key: float(value) for key, value in exact.items()}
+
+
+def convex_fusion(
+    dense: Sequence[tuple[str, float]],
+    keyword: Sequence[tuple[str, float]],
+    *,
+    dense_weight: float,
+    keyword_weight: float,
+    keyword_complete: bool = False,
+) -> dict[str, float]:
+    """Convex combination of cosine similarity and BM25 divided by the best BM25 score.
+
+    A candidate one side did not list gets that side's lowest listed score, an upper bound on its
+    true score; BM25's is 0 when keyword_complete (the list holds every matching chunk).
+    """
+    total = dense_weight + keyword_weight
+    if total <= 0:
+        dense_weight, keyword_weight, total = 1.0, 1.0, 2.0  # both 0: weigh the sides equally
+    dense_share, keyword_share = dense_weight / total, keyword_weight / total
+    dense_scores = dict(dense)
+    best_keyword = max((score for _, score in keyword), default=0.0)
+    keyword_scores = {
+        chunk_id: score / best_keyword if best_keyword > 0 else 0.0 for chunk_id, score in keyword
+    }
+    dense_floor = min(dense_scores.values(), default=0.0)
+    keyword_floor = 0.0 if keyword_complete else min(keyword_scores.values(), default=0.0)
+    return {
+        chunk_id: dense_share * dense_scores.get(chunk_id, dense_floor)
+        + keyword_share * keyword_scores.get(chunk_id, keyword_floor)
+        for chunk_id in dict.fromkeys([*dense_scores, *keyword_scores])
+    }
 
 
 def cap_per_article(hits: Sequence[Hit], *, per_article: int, limit: int) -> list[Hit]:
@@ -213,26 +246,39 @@ class Retriever:
             timings["keyword_search"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        hits = self._fuse(dense, keyword, mode=mode)
+        hits = self._fuse(dense, keyword, mode=mode, candidates=candidates)
         hits = cap_per_article(hits, per_article=self.settings.max_chunks_per_article, limit=limit)
         timings["fusion"] = time.perf_counter() - started
         return hits
 
     def _fuse(
-        self, dense: list[StoredChunk], keyword: list[tuple[str, float]], *, mode: str
+        self,
+        dense: list[StoredChunk],
+        keyword: list[tuple[str, float]],
+        *,
+        mode: str,
+        candidates: int,
     ) -> list[Hit]:
         dense_by_id = {item.chunk.id: (rank, item) for rank, item in enumerate(dense, start=1)}
         keyword_by_id = {
             chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(keyword, start=1)
         }
-        fused = reciprocal_rank_fusion(
-            [[item.chunk.id for item in dense], [chunk_id for chunk_id, _ in keyword]],
-            weights=[
-                self.settings.dense_weight if mode != "keyword" else 0.0,
-                self.settings.keyword_weight if mode != "dense" else 0.0,
-            ],
-            k=self.settings.rrf_k,
-        )
+        dense_weight = self.settings.dense_weight if mode != "keyword" else 0.0
+        keyword_weight = self.settings.keyword_weight if mode != "dense" else 0.0
+        if self.settings.fusion == "rrf":
+            fused = reciprocal_rank_fusion(
+                [[item.chunk.id for item in dense], [chunk_id for chunk_id, _ in keyword]],
+                weights=[dense_weight, keyword_weight],
+                k=self.settings.rrf_k,
+            )
+        else:
+            fused = convex_fusion(
+                [(item.chunk.id, item.similarity) for item in dense],
+                keyword,
+                dense_weight=dense_weight,
+                keyword_weight=keyword_weight,
+                keyword_complete=len(keyword) < candidates,
+            )
         # BM25-only candidates need their text and metadata from the store.
         missing = [chunk_id for chunk_id in keyword_by_id if chunk_id not in dense_by_id]
         fetched = self.store.get(missing)

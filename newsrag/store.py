@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +16,17 @@ from newsrag.config import Settings
 from newsrag.models import ArticleMeta, Chunk, Filters
 
 CHROMA_SUBDIR = "chroma"
+CHROMA_DATABASE = "chroma.sqlite3"
+MANIFEST_FILE = "manifest.json"  # written last by every ingest: its change means "reload vectors"
 logger = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
     """The vector store cannot be reached or opened."""
+
+
+class StoreMissingError(StoreError):
+    """There is no vector store (folder or collection) yet: an ingest builds it."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,18 @@ def _from_record(
     return chunk, article
 
 
+def _private_client(chromadb: Any, path: Path, chroma_settings: Any) -> Any:
+    """A PersistentClient with a System of its own, reading what is on disk now."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    # Chroma shares one System per path in a process, and that System's in-memory vector index
+    # never sees writes made by other processes: forget the shared one (clients already made
+    # keep theirs) so this store starts from the disk.
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
 class VectorStore:
     """One Chroma collection of chunk vectors (cosine), written and read with explicit embeddings."""
 
@@ -112,12 +132,15 @@ class VectorStore:
         self.collection = collection
         self.settings = settings
         self.max_batch = int(getattr(client, "get_max_batch_size", lambda: 5000)() or 5000)
+        self._stamp = self._manifest_stamp()
+        self._refresh_lock = threading.Lock()
 
     @classmethod
     def open(cls, *, settings: Settings, create: bool = True) -> VectorStore:
         """Open (or create) the collection locally under index_dir, or on the configured server."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
+        from chromadb.errors import NotFoundError
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
@@ -129,15 +152,29 @@ class VectorStore:
             else:
                 path = Path(settings.index_dir) / CHROMA_SUBDIR
                 if not create and not path.exists():
-                    raise StoreError(f"no index at {path}: run `newsrag ingest` first")
+                    raise StoreMissingError(f"no index at {path}: run `newsrag ingest` first")
+                if path.exists() and any(path.iterdir()) and not (path / CHROMA_DATABASE).exists():
+                    raise StoreError(
+                        f"the Chroma index in {path} is damaged ({CHROMA_DATABASE} is missing): "
+                        "run `newsrag check --repair`, then `newsrag ingest`"
+                    )
                 path.mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-            # embedding_function=None: Chroma must never embed (its default downloads a model).
-            collection = client.get_or_create_collection(
-                name=settings.collection,
-                embedding_function=None,
-                metadata={"hnsw:space": "cosine"},
-            )
+                client = _private_client(chromadb, path, chroma_settings)
+            if create:
+                # embedding_function=None: Chroma must never embed (its default downloads a model).
+                collection = client.get_or_create_collection(
+                    name=settings.collection,
+                    embedding_function=None,
+                    metadata={"hnsw:space": "cosine"},
+                )
+            else:
+                try:
+                    collection = client.get_collection(settings.collection, embedding_function=None)
+                except NotFoundError as error:
+                    raise StoreMissingError(
+                        f"the vector store has no collection {settings.collection!r} "
+                        "(deleted or never built): run `newsrag ingest`"
+                    ) from error
         except StoreError:
             raise
         except Exception as error:
@@ -148,6 +185,31 @@ class VectorStore:
             )
             raise StoreError(f"cannot open {where}: {error}") from error
         return cls(client, collection, settings=settings)
+
+    def _manifest_stamp(self) -> int | None:
+        if self.settings.chroma_host:
+            return None  # a server keeps one up-to-date index for every client
+        try:
+            return (Path(self.settings.index_dir) / MANIFEST_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def refresh_if_changed(self) -> bool:
+        """Reopen the local store when an ingest (any process) finished since it was opened."""
+        stamp = self._manifest_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False  # no manifest: an ingest --rebuild is under way, keep the old view
+        with self._refresh_lock:
+            if stamp == self._stamp:
+                return False
+            try:
+                fresh = VectorStore.open(settings=self.settings, create=False)
+            except StoreError as error:  # damaged meanwhile: keep serving the old view
+                logger.warning("keeping the vectors loaded before: %s", error)
+                return False
+            self.client, self.collection, self._stamp = fresh.client, fresh.collection, stamp
+        gc.collect()  # the replaced Chroma system sits in reference cycles: free its memory now
+        return True
 
     def describe(self) -> str:
         """Where the vectors live, for messages and stats."""
@@ -232,6 +294,7 @@ class VectorStore:
         self, vector: np.ndarray, *, limit: int, filters: Filters | None = None
     ) -> list[StoredChunk]:
         """Nearest chunks by cosine similarity, best first, with filters applied in the store."""
+        self.refresh_if_changed()
         if limit <= 0 or self.count() == 0:
             return []
         result = self.collection.query(
@@ -248,6 +311,8 @@ class VectorStore:
         for chunk_id, document, metadata, distance in zip(
             ids, documents, metadatas, distances, strict=False
         ):
-            chunk, article = _from_record(chunk_id, document or "", dict(metadata or {}))
+            if document is None or metadata is None:
+                continue  # deleted by an ingest in another process since this one loaded vectors
+            chunk, article = _from_record(chunk_id, document, dict(metadata))
             hits.append(StoredChunk(chunk, article, similarity=1.0 - float(distance)))
         return hits

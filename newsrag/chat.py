@@ -1,0 +1,256 @@
+"""Conversations: a follow-up question becomes a standalone query ("searched for").
+
+Without an LLM the rewrite is rule-based: a question with a pronoun ("What did he say about
+Daesh?") or a fragment ("And in 2018?") after an earlier turn borrows that turn's subject:
+- "he/him/his/she/her" -> the first person's name (two or more capitalized words) in the last user
+  question, else in the last answer; a role from a "Who is X?" question is added in brackets:
+  "What did Rizgar Mohammed (the mayor of Makhmour) say about Daesh?"
+- "it/they/them/this/these/those" -> the last question's subject ("the airstrikes on Qarachokh
+  mountain"): "Where did it happen?" -> "Where did the airstrikes on Qarachokh mountain happen?"
+- otherwise the subject is added in brackets: "And in 2018 (the airstrikes on Qarachokh mountain)?"
+With an LLM engine the condense prompt (prompts/condense.txt) does the rewrite instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from newsrag.answering import strip_markers, word_set
+
+if TYPE_CHECKING:
+    from newsrag.assistant import Assistant
+    from newsrag.models import Answer
+
+PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "his": "'s", "hers": "'s"}
+THING_PRONOUNS = ("they", "them", "it", "these", "those", "this")
+FOLLOW_UP_OPENERS = re.compile(
+    r"^(?:and|but|also|so|then|what about|how about|what else|anything else)\b",
+    re.IGNORECASE,
+)
+QUESTION_HEAD = re.compile(
+    r"^(?:who|whom|whose|what|when|where|why|which|how(?:\s+(?:long|many|much|often|far))?)"
+    r"(?:\s+(?:is|are|was|were|did|do|does|has|have|had|will|would|can|could|should))?\s+",
+    re.IGNORECASE,
+)
+ROLE_QUESTION = re.compile(r"^who\s+(?:is|was|are|were)\s+(the\s+.+?)\s*[?.!]*$", re.IGNORECASE)
+# Verbs that end a "did the X <verb>?" question: dropping them leaves the subject phrase.
+TRAILING_VERBS = word_set(
+    "last happen occur start begin end take say mean do die win lose leave arrive come go "
+    "start end happen attack strike announce report kill"
+)
+# Capitalized words that open sentences or name organizations, not people.
+NOT_NAME_WORDS = word_set(
+    "the a an in on at of for to by from with and or but as since after before during while "
+    "what who when where why which how he she it they we you i this that these those his her "
+    "their its our according following unfortunately furthermore however meanwhile although "
+    "is are was were did does do has have had will would can could"
+)
+ORGANIZATION_WORDS = word_set(
+    "forces force coalition region state army command government ministry council party "
+    "university news agency police security mobilization militia province district city "
+    "committee union office department centre center company group organization nations "
+    "kurdistan iraq syria iran turkey islamic united"
+)
+_NAME_RUN = re.compile(
+    r"[A-Z][\w’'-]*(?:\s+(?:(?:al|bin|ibn|de|van|von|der)[\s-]+)?[A-Z][\w’'-]*|\s+[0-9]+\b)*"
+)
+MAX_CONDENSED_CHARS = 500
+
+
+class TurnLike(Protocol):
+    """A message of a conversation (assistant.Turn)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w’'-]+", text.casefold())
+
+
+def is_follow_up(question: str) -> bool:
+    """True when the question leans on an earlier turn (pronoun, opener, or a short fragment)."""
+    words = _words(question)
+    if not words:
+        return False
+    if set(words) & (set(PERSON_PRONOUNS) | set(THING_PRONOUNS) | {"her", "their", "its"}):
+        return True
+    if re.search(r"\bthere\s*[?.!]*$", question, re.IGNORECASE):
+        return True
+    return bool(FOLLOW_UP_OPENERS.match(question.strip())) or len(words) <= 3
+
+
+def names(text: str) -> list[str]:
+    """Capitalized name runs in text ("Rizgar Mohammed", "Kurdistan 24"), leading function words cut."""
+    found: list[str] = []
+    for match in _NAME_RUN.finditer(text):
+        words = match.group(0).split()
+        while words and words[0].casefold() in NOT_NAME_WORDS:
+            words = words[1:]
+        if words:
+            name = " ".join(words)
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def person_names(text: str) -> list[str]:
+    """Names that look like a person's: two or more capitalized words, no digits or org words."""
+    return [
+        name
+        for name in names(text)
+        if len(name.split()) >= 2
+        and not any(character.isdigit() for character in name)
+        and not set(_words(name)) & ORGANIZATION_WORDS
+    ]
+
+
+def subject_phrase(question: str) -> str:
+    """The subject of a question: "How long did the airstrikes on X last?" -> "the airstrikes on X"."""
+    text = re.sub(r"\s*[?.!]+\s*$", "", " ".join(question.split()))
+    text = re.sub(r"\s*\([^)]*\)\s*$", "", text)  # a bracket an earlier rewrite added
+    body = QUESTION_HEAD.sub("", text, count=1)
+    words = body.split()
+    if len(words) >= 3 and words[-1].casefold() in TRAILING_VERBS:
+        words = words[:-1]
+    return " ".join(words) or text
+
+
+def _last(history: Sequence[TurnLike], role: str) -> str:
+    for turn in reversed(history):
+        if turn.role == role and turn.content.strip():
+            return turn.content
+    return ""
+
+
+def _replace_first(pattern: str, replacement: str, text: str) -> tuple[str, bool]:
+    replaced, count = re.subn(
+        pattern, lambda _match: replacement, text, count=1, flags=re.IGNORECASE
+    )
+    return replaced, bool(count)
+
+
+def rewrite_follow_up(question: str, history: Sequence[TurnLike]) -> str:
+    """Rule-based standalone version of a follow-up (the question itself when it is not one)."""
+    previous_question = _last(history, "user")
+    previous_answer = strip_markers(_last(history, "assistant"))
+    if not previous_question or not is_follow_up(question):
+        return question
+    subject = subject_phrase(previous_question)
+    role = ROLE_QUESTION.match(previous_question.strip())
+    people = person_names(previous_question) + person_names(previous_answer)
+    rewritten, changed = question, False
+    if people:
+        person = people[0]
+        label = f"{person} ({role.group(1)})" if role else person
+        for pronoun, suffix in PERSON_PRONOUNS.items():
+            replacement = person + suffix if suffix else label  # no bracket before "'s"
+            rewritten, changed = _replace_first(rf"\b{pronoun}\b", replacement, rewritten)
+            if changed:
+                break
+        if not changed:  # "her" is object or possessive: a noun after it means possessive
+            rewritten, changed = _replace_first(r"\bher\b(?=\s+[a-z])", person + "'s", rewritten)
+        if not changed:
+            rewritten, changed = _replace_first(r"\bher\b", label, rewritten)
+    if not changed and subject:
+        for pronoun in THING_PRONOUNS:
+            rewritten, changed = _replace_first(rf"\b{pronoun}\b", subject, rewritten)
+            if changed:
+                break
+    if not changed:
+        context = subject or (people[0] if people else "")
+        if context and context.casefold() not in question.casefold():
+            ending = re.search(r"[?.!]*\s*$", question)
+            cut = ending.start() if ending else len(question)
+            rewritten = f"{question[:cut].rstrip()} ({context}){question[cut:].strip() or '?'}"
+    return " ".join(rewritten.split())
+
+
+def standalone_question(
+    question: str,
+    history: Sequence[TurnLike],
+    *,
+    condense: Callable[[str, str], str] | None = None,
+    render_history: Callable[[Sequence[TurnLike]], str] | None = None,
+) -> str:
+    """The query to search for: the question, or its standalone rewrite after earlier turns.
+
+    condense(rendered_history, question) is the LLM rewrite; its output is used when it is one
+    sensible line, else the rule-based rewrite is.
+    """
+    if not any(turn.role == "user" for turn in history):
+        return question
+    if condense is not None and render_history is not None:
+        condensed = condense(render_history(history), question)
+        line = condensed.strip().splitlines()[0].strip().strip("\"'“”") if condensed.strip() else ""
+        line = re.sub(r"^(?:standalone question|question)\s*:\s*", "", line, flags=re.IGNORECASE)
+        echoed = re.match(r"^(?:user|assistant)\s*:", line, flags=re.IGNORECASE)
+        if 3 <= len(line) <= MAX_CONDENSED_CHARS and not echoed:
+            return line
+    return rewrite_follow_up(question, history)
+
+
+class ChatSession:
+    """A conversation with the assistant: keeps the turns, asks with history."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.history: list[TurnLike] = []
+
+    def ask(self, question: str, **options: object) -> Answer:
+        """Answer a question in the context of the conversation so far, and remember both turns."""
+        from newsrag.assistant import Turn
+
+        answer = self.assistant.ask(question, history=tuple(self.history), **options)  # type: ignore[arg-type]
+        # The standalone query, not the raw follow-up: the next rewrite can build on it.
+        self.history += [
+            Turn("user", answer.searched_for or question),
+            Turn("assistant", answer.text),
+        ]
+        return answer
+
+    def reset(self) -> None:
+        """Forget the conversation."""
+        self.history.clear()
+
+
+def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
+    """Plain-text form of an answer for a terminal: text, searched-for, filters, sources."""
+    lines = [answer.text]
+    flagged = [sentence for sentence in answer.sentences if not sentence.supported]
+    for sentence in flagged:
+        reason = "no citation" if not sentence.citations else "weakly supported by its citation"
+        lines.append(f"  (check: {reason}: {strip_markers(sentence.text)[:80]})")
+    if answer.searched_for and answer.searched_for != answer.question:
+        lines.append(f"(searched for: {answer.searched_for})")
+    if not answer.filters.is_empty():
+        described = answer.filters.to_dict()
+        parts = [f"{key} {value}" for key, value in described.items() if value]
+        lines.append("(filters: " + "; ".join(parts) + ")")
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for citation in answer.citations:
+            facts = ", ".join(
+                part for part in (citation.source, citation.date or "undated") if part
+            )
+            lines.append(f"[{citation.number}] {citation.title} — {facts}")
+            if citation.url:
+                lines.append(f"    {citation.url}")
+            lines.append(f"    “{' '.join(citation.quote.split())}”")
+    elif answer.refused and answer.hits:
+        lines.append("")
+        lines.append("Closest passages:")
+        for hit in answer.hits[:show_hits]:
+            facts = ", ".join(
+                part for part in (hit.article.source, hit.article.date or "undated") if part
+            )
+            passage = " ".join(hit.chunk.text.split())
+            lines.append(f"- {hit.article.title} — {facts}")
+            lines.append(f"    {passage[:240]}{'…' if len(passage) > 240 else ''}")
+    return "\n".join(lines)

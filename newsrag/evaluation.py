@@ -1,0 +1,798 @@
+"""Evaluation: run goldens through the assistant, compute metrics, apply gates, write reports.
+
+One code path for goldens and benchmarks: the answer-recall helpers below (`contains_answer`,
+`first_answer_rank`, `answer_recall`, `recall_table`) are the README's metric and are what
+bench/retrieval.py should call. Reports are plain dicts (JSON-ready); `render_table`,
+`render_junit` and `compare_reports` read those dicts, so a baseline from an earlier run works the
+same as the run at hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+from newsrag.answering import strip_markers
+from newsrag.goldens import Gate, Golden, GoldenSet, canonical_metric, fold
+from newsrag.models import Answer, Filters, Hit
+
+if TYPE_CHECKING:
+    from newsrag.assistant import Assistant
+
+REPORT_FORMAT = "newsrag-eval/1"
+RECALL_KS = (1, 3, 5, 10)
+SUPPORT_COVERAGE = 0.5  # share of a sentence's content words its cited passage must hold
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "that",
+        "with",
+        "from",
+        "this",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "are",
+        "its",
+        "his",
+        "her",
+        "their",
+        "they",
+        "them",
+        "said",
+        "says",
+        "but",
+        "not",
+        "who",
+        "what",
+        "when",
+        "where",
+        "which",
+        "how",
+        "been",
+        "will",
+        "would",
+        "into",
+        "about",
+        "than",
+        "also",
+    ]
+)
+
+
+# --- the metric functions shared with bench/ ----------------------------------------------------
+
+
+def fold_text(text: str) -> str:
+    """Case-fold and collapse whitespace runs (the bench README's matching rule)."""
+    return fold(text)
+
+
+def contains_answer(text: str, answer: str) -> bool:
+    """True when the folded gold answer occurs in the folded text (an empty answer never does)."""
+    folded_answer = fold(answer)
+    return bool(folded_answer) and folded_answer in fold(text)
+
+
+def first_answer_rank(texts: Iterable[str], answer: str) -> int | None:
+    """1-based rank of the first text that contains the answer, or None."""
+    for rank, text in enumerate(texts, start=1):
+        if contains_answer(text, answer):
+            return rank
+    return None
+
+
+def answer_recall(ranks: Sequence[int | None], k: int) -> float:
+    """Share of questions whose first answer-bearing chunk is within the top k (0.0 when none)."""
+    if not ranks:
+        return 0.0
+    return sum(1 for rank in ranks if rank is not None and rank <= k) / len(ranks)
+
+
+def recall_table(ranks: Sequence[int | None], ks: Sequence[int] = RECALL_KS) -> dict[int, float]:
+    """answer-recall@k for every k."""
+    return {k: answer_recall(ranks, k) for k in ks}
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """Linear-interpolated percentile (share in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * share
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of 3+ characters that are not stopwords."""
+    return {
+        word
+        for word in (match.group(0).casefold() for match in _WORD.finditer(text))
+        if len(word) >= 3 and word not in _STOPWORDS
+    }
+
+
+def support_coverage(sentence: str, passage: str) -> float:
+    """Share of the sentence's content words found in the passage (1.0 for a wordless sentence)."""
+    words = content_words(strip_markers(sentence))
+    return len(words & content_words(passage)) / len(words) if words else 1.0
+
+
+# --- running goldens ------------------------------------------------------------------------------
+
+
+def _ranking(hits: Sequence[Hit], gold: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": rank,
+            "article_id": hit.article.id,
+            "title": hit.article.title,
+            "url": hit.article.url,
+            "date": hit.article.date,
+            "chunk_id": hit.chunk.id,
+            "has_answer": contains_answer(hit.chunk.text, gold) if gold else None,
+        }
+        for rank, hit in enumerate(hits, start=1)
+    ]
+
+
+def _ask_all(golden: Golden, source: Assistant) -> tuple[Answer, list[float]]:
+    """Ask every turn in order (earlier answers become history); the last Answer and latencies."""
+    from newsrag.assistant import Turn
+
+    history: list[Turn] = []
+    latencies: list[float] = []
+    answer: Answer | None = None
+    for question in golden.turns:
+        started = time.perf_counter()
+        answer = source.ask(
+            question,
+            history=tuple(history),
+            k=golden.k,
+            since=golden.since,
+            until=golden.until,
+            sources=list(golden.sources) or None,
+            as_of=golden.as_of,
+        )
+        latencies.append(time.perf_counter() - started)
+        history += [
+            Turn(role="user", content=question),
+            Turn(role="assistant", content=answer.text),
+        ]
+    assert answer is not None  # a golden has at least one turn (validated on load)
+    return answer, latencies
+
+
+def _search(
+    golden: Golden, source: Assistant, answer: Answer | None, depth: int, retrieval: str
+) -> list[Hit]:
+    """The ranking the retrieval metrics judge; see evaluate_golden for the two modes."""
+    if retrieval == "assistant" and answer is not None:
+        query, filters = answer.searched_for or golden.question, answer.filters
+    else:
+        # A follow-up alone ("And who leads it?") is no query: use the standalone form.
+        follow_up = answer.searched_for if answer is not None and len(golden.turns) > 1 else ""
+        query = follow_up or golden.question
+        filters = Filters(since=golden.since, until=golden.until, sources=golden.sources)
+    return list(source.retriever.search(query, depth, filters=filters))
+
+
+def _check(name: str, passed: bool, detail: str = "") -> dict[str, Any]:
+    return {"name": name, "passed": bool(passed), "detail": detail}
+
+
+def _citation_dict(answer: Answer) -> list[dict[str, Any]]:
+    return [
+        {
+            "number": citation.number,
+            "article_id": citation.article_id,
+            "title": citation.title,
+            "date": citation.date,
+            "url": citation.url,
+            "quote": citation.quote,
+        }
+        for citation in answer.citations
+    ]
+
+
+def evaluate_golden(
+    golden: Golden,
+    source: Assistant,
+    *,
+    top_k: int,
+    recall_ks: Sequence[int] = RECALL_KS,
+    retrieval: str = "assistant",
+) -> dict[str, Any]:
+    """Ask one golden and judge it: checks (pass/fail) and the ingredients of every metric.
+
+    retrieval='assistant' judges hit@k/MRR on what the assistant searched (its standalone query
+    and filters); retrieval='question' on the raw question with the golden's own filters, like
+    bench/retrieval.py (the question's date is not a filter).
+    """
+    from newsrag.assistant import AnswerEngineError
+    from newsrag.retrieval import QueryError
+
+    record: dict[str, Any] = {"error": None, "checks": [], "latencies": []}
+    answer: Answer | None = None
+    try:
+        answer, record["latencies"] = _ask_all(golden, source)
+    except (QueryError, AnswerEngineError) as problem:
+        record["error"] = f"{type(problem).__name__}: {problem}"
+    k = golden.k or top_k
+    depth = max(k, max(recall_ks) if golden.answer else 0)
+    try:
+        hits = _search(golden, source, answer, depth, retrieval)
+    except QueryError:
+        hits = []  # the ask failed the same way: already recorded
+    gold = golden.answer if golden.answerable else None
+    ranking = _ranking(hits, gold)
+    record["ranking"] = ranking
+    checks: list[dict[str, Any]] = record["checks"]
+    if record["error"]:
+        checks.append(_check("answered without error", False, record["error"]))
+    text = strip_markers(answer.text) if answer else ""
+    refused = answer.refused if answer else None
+    expects_answer = golden.expects_answer()
+    answered = answer is not None and not answer.refused
+    # Refusal.
+    refusal_correct = None
+    if expects_answer is not None and answer is not None:
+        refusal_correct = refused != expects_answer
+        wanted = "answered" if expects_answer else "refused"
+        checks.append(
+            _check(wanted, refusal_correct, "" if refusal_correct else f"it was not {wanted}")
+        )
+    # Contains / not_contains.
+    contains_hits = 0
+    for pattern in golden.contains:
+        found = answer is not None and pattern.found_in(text)
+        contains_hits += found
+        checks.append(_check(f"contains {pattern.raw!r}", found, "" if found else "missing"))
+    for pattern in golden.not_contains:
+        absent = answer is not None and not pattern.found_in(text)
+        contains_hits += absent
+        checks.append(_check(f"not_contains {pattern.raw!r}", absent, "" if absent else "present"))
+    # Expected articles: retrieved in the top k, and cited when it should answer.
+    top = ranking[:k]
+    first_rank = None
+    cited_count = 0
+    citations = answer.citations if answer else ()
+    for article in golden.articles:
+        ranks = [
+            row["rank"]
+            for row in top
+            if article.matches(row["article_id"], row["title"], row["url"])
+        ]
+        first_rank = min([*([first_rank] if first_rank else []), *ranks], default=None)
+        checks.append(
+            _check(
+                f"retrieved {article.raw!r}", bool(ranks), "" if ranks else f"not in the top {k}"
+            )
+        )
+        if expects_answer:
+            cited = any(
+                article.matches(item.article_id, item.title, item.url) for item in citations
+            )
+            cited_count += cited
+            checks.append(_check(f"cited {article.raw!r}", cited, "" if cited else "not cited"))
+    retrieval_judged = bool(golden.articles) and expects_answer is not False
+    # Citations: precise when the passage supports the sentence citing it or holds the evidence.
+    evidence = [item.raw for item in golden.contains if item.regex is None]
+    evidence += [gold] if gold else []
+    precise = 0
+    for citation in citations if answered else ():
+        citing = (
+            [s.text for s in answer.sentences if citation.number in s.citations] if answer else []
+        )
+        if any(
+            support_coverage(sentence, citation.passage) >= SUPPORT_COVERAGE for sentence in citing
+        ) or any(contains_answer(citation.passage, item) for item in evidence):
+            precise += 1
+    sentences = answer.sentences if answered and answer else ()
+    record["parts"] = {
+        "hit": (first_rank is not None) if retrieval_judged else None,
+        "reciprocal_rank": (1.0 / first_rank if first_rank else 0.0) if retrieval_judged else None,
+        "contains": [contains_hits, len(golden.contains) + len(golden.not_contains)],
+        "citations": [precise, len(citations) if answered else 0],
+        "expected_cited": [cited_count, len(golden.articles) if expects_answer else 0],
+        "refusal_correct": refusal_correct,
+        "sentences": [sum(not s.supported for s in sentences), len(sentences)],
+        "gold": None
+        if not gold
+        else {
+            "rank": first_answer_rank((hit.chunk.text for hit in hits), gold),
+            "in_answer": answer is not None and not answer.refused and contains_answer(text, gold),
+            "in_citation": answered and any(contains_answer(c.passage, gold) for c in citations),
+        },
+    }
+    record["passed"] = all(check["passed"] for check in checks)
+    record["answer"] = None
+    if answer is not None:
+        record["answer"] = {
+            "text": answer.text,
+            "refused": answer.refused,
+            "searched_for": answer.searched_for,
+            "filters": answer.filters.to_dict(),
+            "engine": answer.engine,
+            "citations": _citation_dict(answer),
+            "sentences": [sentence.to_dict() for sentence in answer.sentences],
+        }
+    return record
+
+
+class CachedModel:
+    """Wraps the assistant's LLM (stream/complete) to replay replies stored under a folder.
+
+    The key is a sha256 of engine name, endpoint, system prompt, user prompt and sample number:
+    `--repeat N` stores N samples per prompt and a re-run replays them, cheap and stable.
+    """
+
+    def __init__(self, inner: Any, folder: Path) -> None:
+        self.inner = inner
+        self.folder = folder
+        self.name: str = inner.name
+        self.settings = inner.settings
+        self.sample = 0
+        self.hits = 0
+        self.misses = 0
+
+    def path_for(self, system: str, user: str) -> Path:
+        """Where the reply to this prompt (and sample) is stored."""
+        key = json.dumps([self.name, self.settings.llm_base_url, system, user, self.sample])
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.folder / digest[:2] / f"{digest}.json"
+
+    def stream(self, system: str, user: str) -> Iterator[str]:
+        """The stored reply in one piece, or the model's pieces (stored once complete)."""
+        path = self.path_for(system, user)
+        try:
+            reply = json.loads(path.read_text(encoding="utf-8"))["reply"]
+        except (OSError, ValueError, KeyError, TypeError):
+            reply = None  # not cached yet, or a damaged entry: ask the model again
+        if isinstance(reply, str):
+            self.hits += 1
+            yield reply
+            return
+        self.misses += 1
+        pieces: list[str] = []
+        for piece in self.inner.stream(system, user):
+            pieces.append(piece)
+            yield piece
+        entry = {"model": self.name, "sample": self.sample, "system": system, "user": user}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({**entry, "reply": "".join(pieces)}), encoding="utf-8")
+        temporary.replace(path)  # atomic: a concurrent reader sees all of it or nothing
+
+    def complete(self, system: str, user: str) -> str:
+        """The whole reply as one string."""
+        return "".join(self.stream(system, user))
+
+    def describe_error(self, error: BaseException) -> Any:
+        """The wrapped model's one-line error."""
+        return self.inner.describe_error(error)
+
+
+def cache_model_outputs(source: Any, folder: Path) -> list[CachedModel]:
+    """Route the assistant's LLM calls (answer and condense) through CachedModel; [] if none."""
+    wrappers = []
+    for attribute in ("model", "condense_model"):
+        inner = getattr(source, attribute, None)
+        if inner is not None and not isinstance(inner, CachedModel):
+            wrapper = CachedModel(inner, folder)
+            setattr(source, attribute, wrapper)
+            wrappers.append(wrapper)
+    return wrappers
+
+
+def _ratio(pairs: Iterable[Sequence[int]]) -> float | None:
+    found = total = 0
+    for hit_count, count in pairs:
+        found += hit_count
+        total += count
+    return found / total if total else None
+
+
+def _mean(values: Iterable[float | bool | None]) -> float | None:
+    kept = [float(value) for value in values if value is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def compute_metrics(
+    results: Sequence[dict[str, Any]], recall_ks: Sequence[int] = RECALL_KS
+) -> dict[str, float | None]:
+    """Every metric from the per-golden results of a report (None where nothing measures it)."""
+    runs = [run for result in results for run in result["runs"]]
+    parts = [run["parts"] for run in runs]
+    latencies = [seconds for run in runs for seconds in run["latencies"]]
+    golds = [part["gold"] for part in parts if part["gold"] is not None]
+    ranks = [gold["rank"] for gold in golds]
+    metrics: dict[str, float | None] = {
+        "pass_rate": _mean(result["passed"] for result in results),
+        "hit_at_k": _mean(part["hit"] for part in parts),
+        "mrr": _mean(part["reciprocal_rank"] for part in parts),
+        "contains_rate": _ratio(part["contains"] for part in parts),
+        "citation_precision": _ratio(part["citations"] for part in parts),
+        "citation_recall": _ratio(part["expected_cited"] for part in parts),
+        "refusal_accuracy": _mean(part["refusal_correct"] for part in parts),
+        "unsupported_sentence_rate": _ratio(part["sentences"] for part in parts),
+        "latency_p50": percentile(latencies, 0.5),
+        "latency_p95": percentile(latencies, 0.95),
+    }
+    for k, value in recall_table(ranks, recall_ks).items():
+        metrics[f"answer_recall@{k}"] = value if golds else None
+    metrics["answer_containment"] = _mean(gold["in_answer"] for gold in golds)
+    metrics["citation_containment"] = _mean(gold["in_citation"] for gold in golds)
+    return metrics
+
+
+def apply_gates(metrics: dict[str, float | None], gates: Sequence[Gate]) -> list[dict[str, Any]]:
+    """Judge each gate; a later gate on the same metric and side (command line) wins."""
+    merged: dict[str, Gate] = {}
+    for gate in gates:
+        metric = canonical_metric(gate.metric)
+        previous = merged.get(metric)
+        if previous is not None:
+            gate = Gate(
+                metric,
+                minimum=gate.minimum if gate.minimum is not None else previous.minimum,
+                maximum=gate.maximum if gate.maximum is not None else previous.maximum,
+                origin=gate.origin,
+            )
+        merged[metric] = Gate(metric, gate.minimum, gate.maximum, gate.origin)
+    judged = []
+    for metric, gate in merged.items():
+        value = metrics.get(metric)
+        judged.append(
+            {**gate.to_dict(), "gate": gate.describe(), "value": value, "passed": gate.holds(value)}
+        )
+    return judged
+
+
+def run_evaluation(
+    golden_set: GoldenSet,
+    source: Assistant,
+    *,
+    gates: Sequence[Gate] = (),
+    repeat: int = 1,
+    retrieval: str | None = None,
+    recall_ks: Sequence[int] = RECALL_KS,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run every golden `repeat` times; the JSON-ready report with metrics and judged gates.
+
+    Gates: the file's thresholds, then `gates` (command line) on top; with none at all, every
+    golden must pass (pass_rate >= 1). With an LLM engine and cache_dir, model replies are
+    cached per prompt and run number (the extractive engine is deterministic: nothing to cache).
+    """
+    wrappers = cache_model_outputs(source, cache_dir) if cache_dir else []
+    mode = retrieval or ("question" if golden_set.kind == "bench" else "assistant")
+    settings = source.retriever.settings
+    results = []
+    for position, golden in enumerate(golden_set.goldens, start=1):
+        runs = []
+        for sample in range(max(1, repeat)):
+            for wrapper in wrappers:
+                wrapper.sample = sample
+            runs.append(
+                evaluate_golden(
+                    golden, source, top_k=settings.top_k, recall_ks=recall_ks, retrieval=mode
+                )
+            )
+        texts = {run["answer"]["text"] if run["answer"] else None for run in runs}
+        result = {
+            "id": golden.id,
+            "entry": golden.entry,
+            "line": golden.line,
+            "question": golden.question,
+            "turns": list(golden.turns),
+            "tags": list(golden.tags),
+            "passed": all(run["passed"] for run in runs),
+            "runs_passed": sum(run["passed"] for run in runs),
+            "stable": len(texts) == 1,
+            "runs": runs,
+        }
+        results.append(result)
+        if progress is not None:
+            progress(position, len(golden_set.goldens), result)
+    metrics = compute_metrics(results, recall_ks)
+    all_gates = [*golden_set.gates, *gates] or [Gate("pass_rate", minimum=1.0, origin="default")]
+    judged = apply_gates(metrics, all_gates)
+    facts = source.retriever.facts()
+    return {
+        "format": REPORT_FORMAT,
+        "file": str(golden_set.path),
+        "kind": golden_set.kind,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "engine": source.engine_name,
+        "retrieval": mode,
+        "repeat": max(1, repeat),
+        "index": {
+            "path": str(settings.index_dir),
+            "articles": facts.articles,
+            "chunks": facts.chunks,
+            "model": facts.model,
+        },
+        "settings": {
+            name: getattr(settings, name)
+            for name in (
+                "top_k",
+                "chunk_size",
+                "chunk_overlap",
+                "engine",
+                "llm_model",
+                "refusal_threshold",
+            )
+        },
+        "metrics": metrics,
+        "gates": judged,
+        "passed": all(gate["passed"] for gate in judged),
+        "counts": {
+            "goldens": len(results),
+            "passed": sum(result["passed"] for result in results),
+            "errors": sum(any(run["error"] for run in result["runs"]) for result in results),
+        },
+        "cache": None
+        if not wrappers
+        else {
+            "folder": str(cache_dir),
+            "hits": sum(wrapper.hits for wrapper in wrappers),
+            "misses": sum(wrapper.misses for wrapper in wrappers),
+        },
+        "results": results,
+    }
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def _format_value(value: float | None, metric: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}s" if metric.startswith("latency") else f"{value:.3f}"
+
+
+def failure_summary(result: dict[str, Any]) -> str:
+    """One line: the failed checks of a golden's runs (empty when it passed)."""
+    failed: dict[str, str] = {}
+    for run in result["runs"]:
+        for check in run["checks"]:
+            if not check["passed"]:
+                failed.setdefault(check["name"], check["detail"])
+    return "; ".join(f"{name}: {detail}" if detail else name for name, detail in failed.items())
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The human summary: pass/fail per golden, then metrics with their gates."""
+    results = report["results"]
+    width = max([len(result["id"]) for result in results] + [2])
+    lines = [f"{'#':>3}  {'id':<{width}}  result  detail"]
+    for result in results:
+        verdict = "PASS" if result["passed"] else "FAIL"
+        if report.get("repeat", 1) > 1:
+            verdict += f" {result['runs_passed']}/{len(result['runs'])}"
+        detail = failure_summary(result) or ("" if result["stable"] else "answers vary by run")
+        gold = result["runs"][0]["parts"]["gold"]
+        if gold is not None and not detail:  # bench questions: where the gold answer turned up
+            depth = len(result["runs"][0]["ranking"])
+            found = f"rank {gold['rank']}" if gold["rank"] else f"not in the top {depth}"
+            detail = f"gold answer: {found}{', in the answer' if gold['in_answer'] else ''}"
+        lines.append(
+            f"{result['entry']:>3}  {result['id']:<{width}}  {verdict:<6}  {detail}".rstrip()
+        )
+    counts = report["counts"]
+    lines += [
+        "",
+        f"goldens: {counts['goldens']}, passed {counts['passed']}, failed {counts['goldens'] - counts['passed']}, errors {counts['errors']}",
+        "",
+    ]
+    gates = {gate["metric"]: gate for gate in report["gates"]}
+    lines.append(f"{'metric':<26} {'value':>9}  gate")
+    for metric, value in report["metrics"].items():
+        gate = gates.get(metric)
+        if value is None and gate is None:
+            continue  # nothing in this file measures it (e.g. answer_recall@k without gold answers)
+        verdict = (
+            ""
+            if gate is None
+            else f"{gate['gate'].split(' ', 1)[1]:<10} {'ok' if gate['passed'] else 'FAILED'}"
+        )
+        lines.append(f"{metric:<26} {_format_value(value, metric):>9}  {verdict}".rstrip())
+    return "\n".join(lines)
+
+
+def failed_gate_lines(report: dict[str, Any]) -> list[str]:
+    """'gate failed: hit_at_k = 0.000, needs >= 0.9' for each failing gate."""
+    lines = []
+    for gate in report["gates"]:
+        if not gate["passed"]:
+            value = _format_value(gate["value"], gate["metric"])
+            why = "not measured (no golden measures it)" if gate["value"] is None else f"= {value}"
+            lines.append(
+                f"gate failed: {gate['metric']} {why}, needs {gate['gate'].split(' ', 1)[1]}"
+            )
+    return lines
+
+
+def render_junit(report: dict[str, Any]) -> str:
+    """JUnit XML: one testcase per golden and one per gate (CI dashboards read it)."""
+    suites = ElementTree.Element("testsuites", name="newsrag eval")
+    suite_name = f"goldens: {report['file']}"
+    goldens = ElementTree.SubElement(
+        suites, "testsuite", name=suite_name, timestamp=report["created"]
+    )
+    failures = errors = 0
+    total_time = 0.0
+    for result in report["results"]:
+        seconds = sum(sum(run["latencies"]) for run in result["runs"])
+        total_time += seconds
+        case = ElementTree.SubElement(
+            goldens,
+            "testcase",
+            classname="newsrag.goldens",
+            name=result["id"],
+            time=f"{seconds:.3f}",
+        )
+        error = next((run["error"] for run in result["runs"] if run["error"]), None)
+        if error:
+            errors += 1
+            ElementTree.SubElement(
+                case, "error", message=error, type="AskError"
+            ).text = failure_summary(result)
+        elif not result["passed"]:
+            failures += 1
+            summary = failure_summary(result)
+            ElementTree.SubElement(
+                case, "failure", message=summary, type="GoldenFailed"
+            ).text = summary
+        first = result["runs"][0]["answer"]
+        ElementTree.SubElement(
+            case, "system-out"
+        ).text = f"question: {result['question']}\nanswer: {first['text'] if first else ''}"
+    goldens.set("tests", str(len(report["results"])))
+    goldens.set("failures", str(failures))
+    goldens.set("errors", str(errors))
+    goldens.set("time", f"{total_time:.3f}")
+    gate_suite = ElementTree.SubElement(
+        suites, "testsuite", name="gates", timestamp=report["created"]
+    )
+    gate_failures = 0
+    for gate in report["gates"]:
+        case = ElementTree.SubElement(
+            gate_suite, "testcase", classname="newsrag.gates", name=gate["gate"], time="0"
+        )
+        if not gate["passed"]:
+            gate_failures += 1
+            message = f"{gate['metric']} = {_format_value(gate['value'], gate['metric'])}"
+            ElementTree.SubElement(
+                case, "failure", message=message, type="GateFailed"
+            ).text = message
+    gate_suite.set("tests", str(len(report["gates"])))
+    gate_suite.set("failures", str(gate_failures))
+    gate_suite.set("errors", "0")
+    suites.set("tests", str(len(report["results"]) + len(report["gates"])))
+    suites.set("failures", str(failures + gate_failures))
+    suites.set("errors", str(errors))
+    ElementTree.indent(suites)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        + ElementTree.tostring(suites, encoding="unicode")
+        + "\n"
+    )
+
+
+def _answer_text(result: dict[str, Any]) -> str:
+    answer = result["runs"][0]["answer"]
+    if answer is None:
+        return f"(error: {result['runs'][0]['error']})"
+    return ("(refused) " if answer["refused"] else "") + answer["text"]
+
+
+def _sentence_lines(text: str) -> list[str]:
+    """One sentence per line, so a diff shows which sentence changed."""
+    return [line + "\n" for line in re.split(r"(?<=[.!?\]])\s+", text.strip()) if line]
+
+
+def compare_reports(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """What changed since the baseline report: answers (unified diffs), pass/fail flips, metrics."""
+    old = {result["id"]: result for result in baseline.get("results", [])}
+    new = {result["id"]: result for result in current["results"]}
+    changed, flipped = [], []
+    for golden_id, result in new.items():
+        before = old.get(golden_id)
+        if before is None:
+            continue
+        old_text, new_text = _answer_text(before), _answer_text(result)
+        if old_text != new_text:
+            diff = difflib.unified_diff(
+                _sentence_lines(old_text),
+                _sentence_lines(new_text),
+                f"baseline/{golden_id}",
+                f"current/{golden_id}",
+                n=1,
+            )
+            changed.append({"id": golden_id, "diff": "".join(diff)})
+        if bool(before["passed"]) != bool(result["passed"]):
+            flipped.append(
+                {
+                    "id": golden_id,
+                    "was": "PASS" if before["passed"] else "FAIL",
+                    "now": "PASS" if result["passed"] else "FAIL",
+                }
+            )
+    moved = {}
+    for metric, value in current["metrics"].items():
+        before_value = baseline.get("metrics", {}).get(metric)
+        if value is None and before_value is None:
+            continue
+        delta = None if value is None or before_value is None else value - before_value
+        moved[metric] = {"baseline": before_value, "current": value, "delta": delta}
+    return {
+        "baseline_created": baseline.get("created"),
+        "changed_answers": changed,
+        "flipped": flipped,
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "metrics": moved,
+    }
+
+
+def render_comparison(comparison: dict[str, Any]) -> str:
+    """The baseline comparison as text: flips, metric moves, then the answer diffs."""
+    lines = [f"compared with the baseline of {comparison['baseline_created'] or 'unknown date'}:"]
+    for flip in comparison["flipped"]:
+        lines.append(f"  flipped: {flip['id']}: {flip['was']} -> {flip['now']}")
+    for key in ("added", "removed"):
+        if comparison[key]:
+            lines.append(f"  {key}: {', '.join(comparison[key])}")
+    for metric, move in comparison["metrics"].items():
+        if move["delta"] is None or abs(move["delta"]) > 1e-12:
+            delta = "" if move["delta"] is None else f" ({move['delta']:+.3f})"
+            lines.append(
+                f"  {metric}: {_format_value(move['baseline'], metric)} -> {_format_value(move['current'], metric)}{delta}"
+            )
+    lines.append(f"  answers changed: {len(comparison['changed_answers'])}")
+    for item in comparison["changed_answers"]:
+        lines.append(item["diff"].rstrip("\n"))
+    return "\n".join(lines)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """A JSON report written earlier (for --baseline); ValueError with a one-line reason."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as problem:
+        raise ValueError(f"{path}: cannot read the baseline report ({problem})") from None
+    except json.JSONDecodeError as problem:
+        raise ValueError(f"{path}:{problem.lineno}: baseline is not JSON ({problem.msg})") from None
+    if not (
+        isinstance(data, dict)
+        and data.get("format") == REPORT_FORMAT
+        and isinstance(data.get("results"), list)
+        and isinstance(data.get("metrics"), dict)
+    ):
+        raise ValueError(f"{path}: not a report of `newsrag eval --json-report` ({REPORT_FORMAT})")
+    return data
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write a report file, creating its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
