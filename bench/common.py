@@ -6,15 +6,24 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# One metric code path: the benchmark and `newsrag eval` share the same functions.
+from newsrag.evaluation import (  # noqa: F401  (re-exported for bench scripts)
+    RECALL_KS,
+    answer_recall,
+    contains_answer,
+    first_answer_rank,
+    fold_text,
+    recall_table,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH_DIR = REPO_ROOT.parent / "shared" / "bench"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-RECALL_KS = (1, 3, 5, 10)
 
 
 class BenchDataError(ValueError):
@@ -31,37 +40,6 @@ class BenchQuestion:
     answer: str
     choices: tuple[str, ...]
     answerable: bool
-
-
-def fold_text(text: str) -> str:
-    """Case-fold and collapse every run of whitespace to one space (the README's matching rule)."""
-    return " ".join(text.casefold().split())
-
-
-def contains_answer(text: str, answer: str) -> bool:
-    """True when the folded gold answer occurs in the folded text (an empty answer never does)."""
-    folded_answer = fold_text(answer)
-    return bool(folded_answer) and folded_answer in fold_text(text)
-
-
-def first_answer_rank(texts: Iterable[str], answer: str) -> int | None:
-    """1-based rank of the first text that contains the answer, or None."""
-    for rank, text in enumerate(texts, start=1):
-        if contains_answer(text, answer):
-            return rank
-    return None
-
-
-def answer_recall(ranks: Sequence[int | None], k: int) -> float:
-    """Share of questions whose first answer-bearing chunk is within the top k (0.0 when none)."""
-    if not ranks:
-        return 0.0
-    return sum(1 for rank in ranks if rank is not None and rank <= k) / len(ranks)
-
-
-def recall_table(ranks: Sequence[int | None], ks: Sequence[int] = RECALL_KS) -> dict[int, float]:
-    """answer-recall@k for every k."""
-    return {k: answer_recall(ranks, k) for k in ks}
 
 
 def bench_folder(bench_dir: Path, dataset: str) -> Path:

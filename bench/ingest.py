@@ -11,6 +11,13 @@ characters. The project's figure is its WHOLE ingest (read, chunk, embed, Chroma
 with the model already loaded. Order: bare, project, bare again: the machine is shared, so the
 ratio uses the mean of the two bare runs around the project run, and the load is recorded.
 Then the unchanged corpus is ingested again (the re-ingest figure).
+
+    .venv/bin/python bench/ingest.py --near-duplicates /work/bench-index/rtqa-dev
+
+measures near-duplicate skipping instead, on an index built WITHOUT it (near_duplicate_threshold
+0, or before it existed): a copy of the index gets, for every chunk the ingest would have
+skipped, the vector of the earlier passage it repeats (exactly what skipping stores), and
+answer-recall of the default hybrid search is computed on both.
 """
 
 from __future__ import annotations
@@ -138,6 +145,83 @@ def profile_stages(timer: StageTimer) -> None:
     timer.wrap_stream(ingest_module, "chunk_stream", "waiting for chunks")
 
 
+def near_duplicate_experiment(index_dir: Path, corpus: Path, questions_file: Path) -> None:
+    """Chunks near-duplicate skipping saves on an index, and recall with and without it."""
+    import shutil
+
+    import numpy as np
+
+    from bench.common import first_answer_rank, load_questions, recall_table
+    from newsrag.articles import iter_corpus
+    from newsrag.chunking import NearDuplicates, PassageSignature, embed_text_for
+    from newsrag.config import Settings
+    from newsrag.embedding import Embedder
+    from newsrag.manifest import Manifest
+    from newsrag.retrieval import Retriever
+
+    settings = Settings()
+    manifest = Manifest.load(index_dir)
+    if manifest.last_ingest.get("chunks_near_duplicate"):
+        raise SystemExit(f"{index_dir} was built with near-duplicate skipping: need one without")
+    order = [a.id for _, r in iter_corpus([corpus], settings=settings) for a in r.articles]
+    embedder = Embedder.load(settings=settings)
+    questions = load_questions(questions_file)
+    recalls: dict[str, dict[int, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="newsrag-neardup-") as temporary:
+        copy = Path(temporary) / "index"
+        shutil.copytree(index_dir, copy, ignore=shutil.ignore_patterns("ingest.lock"))
+        retriever = Retriever.open(Settings(index_dir=copy), embedder=embedder)
+        store = retriever.store
+        near = NearDuplicates(settings.near_duplicate_threshold)
+        seen_texts: set[str] = set()
+        skipped: dict[str, str] = {}  # chunk id -> the chunk whose vector it gets
+        for article_id in order:
+            record = manifest.articles.get(article_id)
+            if record is None:
+                continue
+            stored = store.get(list(record.chunk_ids))
+            for chunk_id in record.chunk_ids:
+                item = stored[chunk_id]
+                text = embed_text_for(item.article, item.chunk.text)
+                if text in seen_texts:
+                    continue  # an exact duplicate: embedded once either way
+                seen_texts.add(text)
+                signature = PassageSignature.of(item.chunk.text)
+                if signature is None:
+                    continue
+                holder = near.find(signature)
+                if holder is None:
+                    near.add(chunk_id, signature)
+                else:
+                    skipped[chunk_id] = holder
+        ranks_before = [
+            first_answer_rank((h.chunk.text for h in retriever.search(q.question, 10)), q.answer)
+            for q in questions
+        ]
+        if skipped:
+            holders = sorted(set(skipped.values()))
+            got = store.collection.get(ids=holders, include=["embeddings"])
+            vectors = dict(zip(got["ids"], np.asarray(got["embeddings"]), strict=True))
+            ids = list(skipped)
+            store.collection.update(ids=ids, embeddings=[vectors[skipped[i]] for i in ids])
+            check = store.collection.get(ids=ids[:1], include=["embeddings"])["embeddings"][0]
+            assert np.allclose(check, vectors[skipped[ids[0]]]), "the patched vector did not stick"
+        ranks_after = [
+            first_answer_rank((h.chunk.text for h in retriever.search(q.question, 10)), q.answer)
+            for q in questions
+        ]
+        recalls = {"without": recall_table(ranks_before), "with": recall_table(ranks_after)}
+    total = manifest.chunk_count
+    print(
+        f"near-duplicate skipping on {index_dir}: {len(skipped)} of {total} chunks "
+        f"({100 * len(skipped) / total:.2f}%) would reuse an earlier passage's vector"
+    )
+    rows = [
+        [name, *(f"{value:.3f}" for value in table.values())] for name, table in recalls.items()
+    ]
+    print(markdown_table(["hybrid recall", *(f"@{k}" for k in recalls["with"])], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -147,7 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=150, help="first N articles (0: all)")
     parser.add_argument("--profile", action="store_true", help="time each ingest stage")
     parser.add_argument("--no-write", action="store_true", help="do not write the JSON result")
+    parser.add_argument("--near-duplicates", type=Path, metavar="INDEX", default=None,
+                        help="measure near-duplicate skipping on this index instead")  # fmt: skip
     arguments = parser.parse_args(argv)
+    if arguments.near_duplicates is not None:
+        folder = bench_folder(arguments.bench, arguments.dataset)
+        near_duplicate_experiment(
+            arguments.near_duplicates, folder / "corpus.jsonl.gz", folder / "questions.jsonl"
+        )
+        return 0
 
     from newsrag.config import Settings
     from newsrag.embedding import Embedder

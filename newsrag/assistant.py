@@ -158,7 +158,8 @@ def rerank_recent(hits: Sequence[Hit]) -> list[Hit]:
     def boosted(hit: Hit) -> Hit:
         day = dates.get(hit.chunk.id)
         recency = (day - oldest).days / span if day else 0.0
-        return replace(hit, score=hit.score * (1.0 + RECENCY_WEIGHT * recency))
+        # abs(): a fused score can be negative (cosine), and a boost must never lower a score.
+        return replace(hit, score=hit.score + abs(hit.score) * RECENCY_WEIGHT * recency)
 
     return sorted((boosted(hit) for hit in hits), key=lambda hit: (-hit.score, hit.chunk.id))
 

@@ -166,6 +166,7 @@ class Chunker:
             self.counter.prepare(article.text)
         pieces = self.splitter.split_text(article.text)
         chunks: list[Chunk] = []
+        seen_passages: set[str] = set()
         cursor = 0
         for piece in pieces:
             if not piece.strip():
@@ -175,6 +176,12 @@ class Chunker:
                 continue
             start, end = span
             passage = article.text[start:end]
+            cursor = start + 1  # overlapping chunks start before the previous end, not its start
+            # A passage repeated inside one article is indexed once: many identical vectors trap
+            # Chroma's approximate (HNSW) search and hide other articles' passages.
+            if passage in seen_passages:
+                continue
+            seen_passages.add(passage)
             ordinal = len(chunks)
             embed_text = embed_text_for(article, passage)
             chunks.append(
@@ -188,8 +195,6 @@ class Chunker:
                     embed_text=embed_text,
                 )
             )
-            # Overlapping chunks start before the previous end, but never before its start.
-            cursor = start + 1
         return chunks, self._lengths(chunks)
 
     def _lengths(self, chunks: list[Chunk]) -> list[int]:

@@ -126,6 +126,7 @@ def search(
 ) -> None:
     """Print the best-matching passages with title, outlet, date and score."""
     from newsrag.retrieval import QueryError
+    from newsrag.store import StoreError
 
     if mode not in ("hybrid", "dense", "keyword"):
         raise fail(f"--mode must be hybrid, dense or keyword, not {mode!r}", EXIT_NOTHING)
@@ -135,6 +136,8 @@ def search(
         hits = retriever.search(query, k, since=since, until=until, sources=source, mode=mode)
     except QueryError as error:
         raise fail(str(error), EXIT_NOTHING) from error
+    except StoreError as error:
+        raise fail(str(error), EXIT_INDEX) from error
     if as_json:
         typer.echo(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return

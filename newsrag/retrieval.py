@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from newsrag.config import Settings
-from newsrag.embedding import Embedder
+from newsrag.embedding import Embedder, model_identity
 from newsrag.keyword import KeywordIndex
 from newsrag.manifest import Manifest
 from newsrag.models import Filters, Hit
@@ -182,6 +182,8 @@ class Retriever:
             raise IndexMissingError(
                 f"no index in {index_dir}: run `newsrag ingest {settings.corpus_dir}` first"
             )
+        # Refuse a foreign index before spending seconds loading a model for it.
+        manifest.check_model(model_identity(settings))
         embedder = embedder or Embedder.load(settings=settings)
         manifest.check_model(embedder.identity)
         store = VectorStore.open(settings=settings, create=False)

@@ -102,3 +102,13 @@ def test_offsets_hold_for_any_text(chunker: Chunker, text: str) -> None:
     for chunk in chunker.chunk(article):
         assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text.strip()
+
+
+def test_a_passage_repeated_in_one_article_is_indexed_once(chunker: Chunker) -> None:
+    text = "\n\n".join(["Same short paragraph about Makhmour."] * 400) + "\n\nA different ending."
+    chunks = chunker.chunk(Article(id="r", title="Repeats", text=text))
+    passages = [chunk.text for chunk in chunks]
+    assert len(passages) == len(set(passages))
+    assert any("A different ending." in passage for passage in passages)
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text

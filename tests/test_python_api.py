@@ -113,11 +113,18 @@ def test_ingest_returns_the_report(fresh_settings: Settings, seed_corpus: Path, 
     assert again.unchanged == 2 and again.added == 0
 
 
-def readme_example() -> str:
-    """The first ```python block of docs/api.md (the README example)."""
-    match = re.search(r"```python\n(.*?)```", API_DOC.read_text(encoding="utf-8"), re.DOTALL)
-    assert match, f"no python example in {API_DOC}"
+def first_python_block(path: Path) -> str:
+    """The first ```python block of a Markdown file."""
+    match = re.search(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL)
+    assert match, f"no python example in {path}"
     return match.group(1)
+
+
+def readme_example() -> str:
+    """The README's Python example, which docs/api.md repeats word for word."""
+    code = first_python_block(REPO_ROOT / "README.md")
+    assert first_python_block(API_DOC) == code
+    return code
 
 
 def test_readme_example_runs_against_the_seed_index(settings: Settings) -> None:
