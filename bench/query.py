@@ -72,15 +72,19 @@ def stage_rows(name: str, totals: list[float], stages: dict[str, list[float]]) -
     return rows
 
 
-def loader_calls(profile: cProfile.Profile) -> dict[str, int]:
-    """How often each loader ran inside the profiled loop."""
+def loader_calls(profile: cProfile.Profile) -> dict[str, dict[str, float]]:
+    """How often each loader ran inside the profiled loop, and its total seconds."""
     stats = pstats.Stats(profile)
-    found: dict[str, int] = {}
-    for (filename, _, function), (calls, *_rest) in stats.stats.items():  # type: ignore[attr-defined]
+    found: dict[str, dict[str, float]] = {}
+    entries = stats.stats.items()  # type: ignore[attr-defined]
+    for (filename, _, function), (_, calls, _, cumulative, _) in entries:
         qualified = f"{Path(filename).stem}.{function}"
         for loader in LOADERS:
-            if qualified.endswith(loader) or function == loader.split(".")[-1] == loader:
-                found[f"{qualified} ({Path(filename).name})"] = calls
+            if qualified.endswith(loader) or function == loader:
+                found[f"{qualified} ({Path(filename).name})"] = {
+                    "calls": calls,
+                    "seconds": round(cumulative, 4),
+                }
     return found
 
 
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nopen once: {open_seconds:.1f} s; peak RSS {peak_rss:.0f} MiB "
         f"({rss_after_open:.0f} MiB after opening and warm-up)"
     )
-    loaders: dict[str, int] = {}
+    loaders: dict[str, dict[str, float]] = {}
     if profile is not None:
         loaders = loader_calls(profile)
         print("loaders called inside the query loop:", loaders or "none")

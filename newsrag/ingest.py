@@ -326,12 +326,15 @@ def _embed_and_store(
             # The bar's total: chunks so far plus the same rate for the articles still to come.
             bar.total = round((report.chunks_written + len(item.chunks)) * len(pending) / done)
             report.chunks_written += len(item.chunks)
-            while len(pool) >= WRITE_GROUP or (done == len(pending) and pool):
-                write(pool[:WRITE_GROUP])
-                del pool[:WRITE_GROUP]
+            # The first group is small: the model starts as soon as two batches are chunked.
+            size = WRITE_GROUP if groups else min(WRITE_GROUP, 2 * settings.embedding_batch_size)
+            while len(pool) >= size or (done == len(pending) and pool):
+                write(pool[:size])
+                del pool[:size]
                 groups += 1
                 if groups == 1:
                     pause_for_tests("embedding")  # test-only: one group written, the rest not
+                size = WRITE_GROUP
     finally:
         bar.close()
         report.embed_seconds = time.perf_counter() - embed_started

@@ -126,3 +126,23 @@ def test_static_model_distills_caches_and_embeds(
     assert np.allclose(vector, expected / np.linalg.norm(expected), atol=1e-5)
     assert np.allclose(static.embed_query(text), vector, atol=1e-6)
     assert np.array_equal(static.embed_documents([""])[0], np.zeros(8, dtype=np.float32))
+
+
+def test_small_inputs_run_on_one_thread_and_restore_the_setting(
+    embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    original = embedder.model.encode
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(embedder.model, "encode", spy)
+    embedder.embed_query("Who is the mayor of Makhmour?")
+    embedder.embed_documents(["x " * 5000])  # a big batch keeps every thread
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before
