@@ -43,6 +43,9 @@ NEAR_DUPLICATE_OVERLAP = 0.7
 MIN_SENTENCE_CHARS = 20
 MIN_SENTENCE_WORDS = 4
 MAX_SENTENCE_CHARS = 600
+# Sentences per model batch: sorted by length, small batches waste little on padding
+# (an answer's ~40 sentences: 750 ms in one batch of 64, 290 ms in batches of 16; bench/query.py).
+SENTENCE_BATCH = 16
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -104,7 +107,9 @@ class TokenizerLike(Protocol):
 class EmbedderLike(Protocol):
     """embedding.Embedder's interface used here."""
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed_documents(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> np.ndarray: ...
 
 
 class VectorCache:
@@ -130,7 +135,7 @@ class VectorCache:
                     found[text] = self.vectors[text]
         missing = list(dict.fromkeys(text for text in texts if text not in found))
         if missing:
-            embedded = self.embedder.embed_documents(missing)
+            embedded = self.embedder.embed_documents(missing, batch_size=SENTENCE_BATCH)
             with self.lock:
                 for text, vector in zip(missing, embedded, strict=True):
                     found[text] = self.vectors[text] = np.asarray(vector, dtype=np.float32)
@@ -257,8 +262,15 @@ def score_candidates(
     *,
     cache: VectorCache,
     tokenizer: TokenizerLike,
+    semantic_limit: int | None = None,
 ) -> list[Candidate]:
-    """Every sentence of the hits, scored for relevance to the query (best first, stable ties)."""
+    """Every sentence of the hits, scored for relevance to the query (best first, stable ties).
+
+    semantic_limit: embed at most this many sentences, those sharing most of the question's
+    words (then the higher-ranked passage first); the rest keep their word-overlap score only.
+    The model is the cost of an answer, and a sentence sharing no word with the question is
+    rarely the one quoted.
+    """
     candidates = [
         candidate
         for index, hit in enumerate(hits)
@@ -267,22 +279,30 @@ def score_candidates(
     ]
     if not candidates:
         return []
-    vectors = cache.get([query, *(candidate.text for candidate in candidates)])
-    semantic = vectors[1:] @ vectors[0]
     query_tokens = set(tokenizer.tokens(query))
     token_sets = [set(tokenizer.tokens(candidate.text)) for candidate in candidates]
     idf = _idf_weights(token_sets)
     default_idf = math.log(1.0 + len(candidates))  # a query word no sentence has
     query_weight = sum(idf.get(token, default_idf) for token in query_tokens)
+    lexical = [
+        sum(idf[token] for token in query_tokens & tokens) / query_weight if query_weight else 0.0
+        for tokens in token_sets
+    ]
+    embedded = list(range(len(candidates)))
+    if semantic_limit is not None and len(candidates) > semantic_limit:
+        by_words = sorted(embedded, key=lambda i: (-lexical[i], candidates[i].hit_index, i))
+        embedded = sorted(by_words[:semantic_limit])
+    vectors = cache.get([query, *(candidates[i].text for i in embedded)])
+    semantic = [0.0] * len(candidates)
+    for index, similarity in zip(embedded, vectors[1:] @ vectors[0], strict=True):
+        semantic[index] = float(similarity)
     expected = expected_answer_pattern(query)
     scored: list[Candidate] = []
-    for candidate, similarity, tokens in zip(candidates, semantic, token_sets, strict=True):
-        overlap = sum(idf[token] for token in query_tokens & tokens)
-        lexical = overlap / query_weight if query_weight else 0.0
-        score = RELEVANCE_SEMANTIC * float(similarity) + RELEVANCE_LEXICAL * lexical
+    for candidate, similarity, overlap in zip(candidates, semantic, lexical, strict=True):
+        score = RELEVANCE_SEMANTIC * similarity + RELEVANCE_LEXICAL * overlap
         if expected is not None and expected.search(candidate.text) is None:
             score *= ANSWER_TYPE_PENALTY
-        scored.append(replace(candidate, semantic=float(similarity), lexical=lexical, score=score))
+        scored.append(replace(candidate, semantic=similarity, lexical=overlap, score=score))
     scored.sort(key=lambda item: (-round(item.score, 6), item.hit_index, item.start))
     return scored
 
@@ -378,6 +398,11 @@ class _Support:
     best_sentence: Candidate | None
 
 
+def _comparable(text: str) -> str:
+    """Text with markers, spacing, case and closing punctuation evened out (to spot quotes)."""
+    return " ".join(strip_markers(text).split()).casefold().rstrip(".!?…:;\"”’') ")
+
+
 def passage_support(
     claim: str, hit_index: int, hit: Hit, *, cache: VectorCache, tokenizer: TokenizerLike
 ) -> _Support:
@@ -388,6 +413,13 @@ def passage_support(
     claim_tokens = set(tokenizer.tokens(claim))
     passage_tokens = set(tokenizer.tokens(hit.chunk.text))
     lexical = len(claim_tokens & passage_tokens) / len(claim_tokens) if claim_tokens else 0.0
+    quoted = _comparable(claim)
+    for sentence in sentences:
+        if _comparable(sentence.text) == quoted:
+            # A verbatim quote (the extractive engine's claims): its own cosine is 1, no model call.
+            return _Support(
+                score=SUPPORT_LEXICAL * lexical + SUPPORT_SEMANTIC, best_sentence=sentence
+            )
     vectors = cache.get([claim, *(sentence.text for sentence in sentences)])
     similarities = vectors[1:] @ vectors[0]
     best_index = 0

@@ -320,7 +320,11 @@ class Assistant:
         step = time.perf_counter()
         cache = self.vector_cache
         candidates = answering.score_candidates(
-            intent.query, hits, cache=cache, tokenizer=self.tokenizer
+            intent.query,
+            hits,
+            cache=cache,
+            tokenizer=self.tokenizer,
+            semantic_limit=self.settings.answer_scored_sentences or None,
         )
         timings["sentence_scoring"] = time.perf_counter() - step
         return Retrieval(

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=60.0, gt=0)
     llm_max_tokens: int = Field(default=512, ge=1)
     answer_sentences: int = Field(default=3, ge=1, le=10)
+    # Sentences of the retrieved passages scored by the model per answer (0: all of them).
+    answer_scored_sentences: int = Field(default=16, ge=0, le=500)
     refusal_threshold: float = 0.35
     max_question_chars: int = Field(default=2000, ge=1)
 

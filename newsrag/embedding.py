@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ STATIC_VERSION = (
 STATIC_CACHE_DIR = "embedder"
 STATIC_DIMENSION = 256
 STATIC_SIF = 1e-4
-SMALL_INPUT_CHARS = 8000  # below this a model call runs on one thread (see _threads_for)
+SMALL_INPUT_CHARS = 1500  # below this a model call runs on one thread (see _threads_for)
 
 
 class EmbeddingModelError(RuntimeError):
@@ -72,6 +73,8 @@ class Embedder:
         self.identity = model_identity(settings)
         self.dimension = int(model.get_embedding_dimension() or 0)
         self.max_tokens = int(model.max_seq_length or 256)
+        self._calls_in_flight = 0
+        self._calls_lock = threading.Lock()
 
     @classmethod
     def load(cls, *, settings: Settings) -> Embedder:
@@ -137,38 +140,52 @@ class Embedder:
         # Sort once for the whole call, so every batch holds texts of similar length.
         order = sorted(range(len(texts)), key=lambda index: -sizes[index])
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for begin in range(0, len(order), size):
-            batch_indices = order[begin : begin + size]
-            batch = [texts[index] for index in batch_indices]
-            with _threads_for(sum(len(text) for text in batch)):
+        with self._model_call(sum(len(text) for text in texts)):
+            for begin in range(0, len(order), size):
+                batch_indices = order[begin : begin + size]
                 encoded = self.model.encode(
-                    batch,
-                    batch_size=len(batch),
+                    [texts[index] for index in batch_indices],
+                    batch_size=len(batch_indices),
                     normalize_embeddings=True,
                     convert_to_numpy=True,
                     show_progress_bar=False,
                 )
-            vectors[batch_indices] = encoded
-            if on_batch is not None:
-                on_batch(len(batch))
+                vectors[batch_indices] = encoded
+                if on_batch is not None:
+                    on_batch(len(batch_indices))
         return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query."""
-        with _threads_for(len(text)):
+        with self._model_call(len(text)):
             vector = self.model.encode(
                 [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
         return np.asarray(vector[0], dtype=np.float32)
 
+    @contextlib.contextmanager
+    def _model_call(self, characters: int) -> Iterator[None]:
+        """Count the model calls in flight; a small or concurrent one runs on one thread."""
+        with self._calls_lock:
+            self._calls_in_flight += 1
+            alone = self._calls_in_flight == 1
+        try:
+            with _threads_for(characters if alone else 0):
+                yield
+        finally:
+            with self._calls_lock:
+                self._calls_in_flight -= 1
+
 
 @contextlib.contextmanager
 def _threads_for(characters: int) -> Iterator[None]:
-    """One torch thread for small inputs (queries, answer sentences), all threads for batches.
+    """One torch thread for small inputs (a query), all threads for bigger ones.
 
     A short text is a hundred tiny operations; with two threads each one waits at a barrier
     for the other thread to be scheduled, which on a busy machine costs milliseconds apiece
-    (measured under load: a query 1.5 s with two threads, 75 ms with one).
+    (measured under load: a query 1.5 s with two threads, 75 ms with one). An answer's ~40
+    sentences are big enough to gain from both cores (quiet machine: 480 -> 285 ms); calls made
+    while another is running (a busy server) keep to one thread each (characters=0).
     """
     if characters > SMALL_INPUT_CHARS:
         yield

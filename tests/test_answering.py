@@ -12,6 +12,7 @@ from newsrag.answering import (
     VectorCache,
     check_citations,
     drop_bad_markers,
+    score_candidates,
     split_sentences,
 )
 from newsrag.articles import read_corpus
@@ -268,3 +269,57 @@ def test_concurrent_questions_get_the_sequential_answers(assistant: Assistant) -
     with ThreadPoolExecutor(max_workers=4) as pool:
         answers = list(pool.map(lambda question: assistant.ask(question).text, questions))
     assert answers == expected
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed (to see which were skipped)."""
+
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts, *, batch_size=None):
+        self.texts += list(texts)
+        return self.embedder.embed_documents(texts, batch_size=batch_size)
+
+
+def test_semantic_limit_embeds_the_sentences_sharing_most_question_words(
+    seed_retriever, embedder
+) -> None:
+    question = "How long did the airstrikes on Qarachokh mountain last?"
+    hits = seed_retriever.search(question, 5)
+    counting = CountingEmbedder(embedder)
+    full = score_candidates(question, hits, cache=VectorCache(embedder), tokenizer=Tokenizer())
+    limited = score_candidates(
+        question, hits, cache=VectorCache(counting), tokenizer=Tokenizer(), semantic_limit=4
+    )
+    assert len(full) > 8 and len(limited) == len(full)  # every sentence is still a candidate
+    assert len(counting.texts) == 1 + 4  # the question and four sentences, no more
+    embedded = [candidate for candidate in limited if candidate.semantic != 0.0]
+    assert {candidate.text for candidate in embedded} == set(counting.texts[1:])
+    # The embedded ones share the most question words; their scores equal the full scoring's.
+    skipped_best = max(c.lexical for c in limited if c.text not in set(counting.texts))
+    assert min(c.lexical for c in embedded) >= skipped_best
+    full_scores = {c.text: c.score for c in full}
+    assert all(abs(c.score - full_scores[c.text]) < 1e-5 for c in embedded)
+    assert "lasted two days" in limited[0].text and limited[0].text == full[0].text
+
+
+def test_a_verbatim_quote_is_supported_without_a_model_call(seed_retriever, embedder) -> None:
+    hits = seed_retriever.search("airstrikes Qarachokh mountain", 3)
+    quote = next(
+        candidate.text
+        for candidate in score_candidates(
+            "Qarachokh", hits, cache=VectorCache(embedder), tokenizer=Tokenizer()
+        )
+        if "Qarachokh" in candidate.text and candidate.hit_index == 0
+    )
+    counting = CountingEmbedder(embedder)
+    checked = check_citations(
+        f"{quote.rstrip('.')} [1].", hits, cache=VectorCache(counting), tokenizer=Tokenizer()
+    )
+    assert checked.sentences[0].supported and checked.sentences[0].support_score >= 0.99
+    assert counting.texts == []  # recognised as a quote: nothing embedded
+    paraphrase = "Coalition jets bombed the mountain of Qarachokh for a couple of days [1]."
+    check_citations(paraphrase, hits, cache=VectorCache(counting), tokenizer=Tokenizer())
+    assert counting.texts  # not a quote: compared by the model

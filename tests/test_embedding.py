@@ -146,3 +146,42 @@ def test_small_inputs_run_on_one_thread_and_restore_the_setting(
     embedder.embed_documents(["x " * 5000])  # a big batch keeps every thread
     assert seen == [1, before]
     assert torch.get_num_threads() == before
+
+
+def test_model_calls_use_both_threads_alone_and_one_when_concurrent(embedder) -> None:
+    """A lone batch of answer sentences gets every thread; a query or a concurrent call gets one."""
+    import threading
+
+    import torch
+
+    seen: list[int] = []
+    inner = embedder.model.encode
+    release = threading.Event()
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        if kwargs.get("batch_size") == 1 and not release.is_set():
+            release.wait(timeout=30)  # hold the first call open while the second one runs
+        return inner(*args, **kwargs)
+
+    sentences = ["The coalition struck Daesh hideouts near Makhmour for two days. " * 2] * 24
+    embedder.model.encode = recording
+    try:
+        torch.set_num_threads(2)
+        embedder.embed_documents(sentences, batch_size=16)
+        embedder.embed_query("Who is the mayor of Makhmour?")
+        assert seen == [2, 2, 1]
+        seen.clear()
+        first = threading.Thread(target=embedder.embed_documents, args=(sentences[:1] * 30,),
+                                 kwargs={"batch_size": 1})  # fmt: skip
+        first.start()
+        while not seen:
+            threading.Event().wait(0.01)
+        embedder.embed_documents(sentences, batch_size=16)  # runs while the first is in flight
+        release.set()
+        first.join(timeout=60)
+        assert seen[1:3] == [1, 1]
+    finally:
+        release.set()
+        del embedder.model.encode
+        torch.set_num_threads(2)
