@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import gzip
-import hashlib
 import json
 import os
-import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
+from newsrag.article_metadata import (
+    TEXT_KEYS,
+    article_id_for,
+    as_text,
+    front_matter,
+    host_of,
+    iter_lines,
+    parse_date,
+    pick_fields,
+    scan_text,
+    seed_header,
+)
 from newsrag.config import Settings
 from newsrag.models import Article
 
@@ -25,23 +33,6 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".j
 _ROW_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 _HTML_SUFFIXES = (".html", ".htm")
 _SNIFF_BYTES = 8192
-_HEAD_LINES = 40  # title, date line and byline are looked for near the top only...
-_DATELINE_LINES = 6  # ...the dateline in the first paragraphs...
-_TAIL_CHARS = 3000  # ...and credits near the end: huge articles stay fast
-_TITLE_MAX = 200
-
-# Accepted names of each field in JSONL/CSV records and front matter; the first one present wins.
-_TEXT_KEYS = ("text", "content", "body")
-_FIELD_KEYS = {
-    "title": ("title", "headline"),
-    "date": ("date", "published", "published_at", "publish_date", "pubdate"),
-    "source": ("source", "outlet", "site", "publisher", "sitename"),
-    "url": ("url", "link", "canonical"),
-    "author": ("author", "authors", "byline"),
-    "place": ("place", "dateline", "location"),
-    "editor": ("editor",),
-    "id": ("id",),
-}
 
 
 @dataclass(frozen=True)
@@ -92,239 +83,11 @@ def _report(path: str, line: int | None, reason: str) -> Skipped:
     return Skipped(path, line, " ".join(reason.split()))
 
 
-# --- dates -----------------------------------------------------------------------------------
-
-_MONTH = (
-    r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
-_YMD = re.compile(r"(?<!\d)(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?!\d)")
-_DMY_DOTS = re.compile(r"(?<!\d)(\d{1,2})\.(\d{1,2})\.(\d{4})(?!\d)")
-_SLASHES = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
-_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
-_MONTH_DAY_YEAR = re.compile(rf"\b{_MONTH}\s+{_DAY},?\s+(?P<year>\d{{4}})\b", re.I)
-_DAY_MONTH_YEAR = re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH},?\s+(?P<year>\d{{4}})\b", re.I)
-_DATE_LINE = re.compile(
-    rf"(?:published|updated|posted|dated?)\b|\d|(?:mon|tue|wed|thu|fri|sat|sun)|{_MONTH}", re.I
-)
-_NOT_NAMES = set(  # words that start a "By Thursday, ..." sentence rather than a byline
-    [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "then",
-        "now",
-    ]
-)
-
-
-def _make_date(year: int | str, month: int | str, day: int | str) -> str | None:
-    try:
-        return dt.date(int(year), int(month), int(day)).isoformat()
-    except ValueError:
-        return None
-
-
-def _regex_date(text: str) -> str | None:
-    """Common numeric and English month-name formats; None when none of them is present."""
-    if match := _COMPACT.fullmatch(text):
-        return _make_date(*match.groups())
-    if match := _YMD.search(text):
-        return _make_date(match[1], match[3], match[4])
-    if match := _DMY_DOTS.search(text):  # dotted numeric dates are day-first by convention
-        return _make_date(match[3], match[2], match[1])
-    if match := _SLASHES.search(text):  # month-first unless the first number cannot be a month
-        first, second = int(match[1]), int(match[2])
-        return _make_date(match[3], *((second, first) if first > 12 else (first, second)))
-    for pattern in (_MONTH_DAY_YEAR, _DAY_MONTH_YEAR):
-        if match := pattern.search(text):
-            return _make_date(match["year"], _MONTHS[match["month"][:3].lower()], match["day"])
-    return None
-
-
-def parse_date(value: str) -> str | None:
-    """Read a date written in one of many formats: ISO YYYY-MM-DD, or None when it is not a date."""
-    text = str(value).strip()
-    if not text or len(text) > 200:
-        return None
-    found = _regex_date(text)
-    if found is not None or not re.search(r"\d{4}", text):
-        return found  # without a year there is no date to index by
-    try:
-        import dateparser  # slow to import: only for formats the patterns above miss
-
-        parsed = dateparser.parse(
-            text,
-            settings={
-                "REQUIRE_PARTS": ["day", "month", "year"],
-                "PARSERS": ["timestamp", "custom-formats", "absolute-time"],  # nothing relative
-                "RETURN_AS_TIMEZONE_AWARE": False,
-            },
-        )
-    except Exception:  # dateparser raises many kinds of error on odd input
-        return None
-    return parsed.date().isoformat() if parsed is not None else None
-
-
-# --- identity --------------------------------------------------------------------------------
-
-
-def _normalize_url(url: str) -> str:
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url.strip()
-    kept = [p for p in parts.query.split("&") if p and not p.lower().startswith("utm_")]
-    path = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "&".join(kept), ""))
-
-
-def article_id_for(url: str, fallback: str) -> str:
-    """Stable article id: from the normalized URL when there is one, else from the fallback."""
-    key = _normalize_url(url) if url.strip() else fallback
-    return "a" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:15]
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url.strip()).hostname or "").removeprefix("www.")
-    except ValueError:
-        return ""
-
-
-# --- metadata inside the article text --------------------------------------------------------
-
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-_PLACE_WORD = r"(?:[A-Z][A-Z'’.\-]+|[A-Z][a-z'’.\-]+)"
-_DATELINE = re.compile(  # ERBIL (Kurdistan 24) - | WASHINGTON, July 8 (Reuters) - | Rome (CNN)
-    rf"(?P<place>{_PLACE_WORD}(?:[ /]{_PLACE_WORD}){{0,3}})(?:,[ \t]*[^()\r\n]{{1,40}}?)?[ \t]*"
-    r"\((?P<outlet>[A-Z0-9][^()\r\n]{1,48})\)[ \t]*(?P<dash>[-–—]{1,2})?"
-)
-_WIRE = re.compile(r"(?:CNN|Reuters|AP|AFP|Bloomberg|UPI|dpa|Xinhua|BBC)\b")  # no dash needed
-_BYLINE = re.compile(r"(?:By|BY)[ \t]+(?P<name>.+)")
-_CREDIT = re.compile(r"\b(?P<kind>Editing|Edited|Reporting|Writing) by[ \t]+(?P<name>[^;\r\n]+)")
-_CONNECTORS = {"and", "&", "de", "da", "del", "der", "di", "du", "van", "von", "al", "bin", "la"}
-_ACRONYMS = {"abc", "afp", "ap", "bbc", "cbs", "cnn", "dw", "nbc", "npr", "nyt", "pbs", "usa"}
-
-
-def _iter_lines(text: str, start: int = 0) -> Iterator[tuple[int, int]]:
-    """(start, end) of each line from start on, without its line break; lazy for huge texts."""
-    position = start
-    while position < len(text):
-        match = _NEWLINE.search(text, position)
-        if match is None:
-            yield position, len(text)
-            return
-        yield position, match.start()
-        position = match.end()
-
-
-def _clean_name(raw: str) -> str:
-    """A person's name from a byline or credit, or "" when it does not look like one."""
-    name = re.split(r"\||,|;|\(| [-–—] ", raw, maxsplit=1)[0].strip().rstrip(".").strip()
-    words = name.split()
-    if not 2 <= len(words) <= 8 or words[0].lower() in _NOT_NAMES:
-        return ""  # "By Thursday, the migrants had left" is no byline
-    if any(not word[:1].isupper() and word.lower() not in _CONNECTORS for word in words):
-        return ""
-    return " ".join(words)
-
-
-def _outlet_case(name: str) -> str:
-    """'kurdistan 24' -> 'Kurdistan 24': capitalize lowercase words, keep digits and acronyms."""
-    words = [word[:1].upper() + word[1:] if word.islower() else word for word in name.split()]
-    return " ".join(word.upper() if word.lower() in _ACRONYMS else word for word in words)
-
-
-def _place_case(place: str) -> str:
-    """'ERBIL' -> 'Erbil', 'NEW YORK' -> 'New York'; mixed case is kept."""
-    if not place.isupper():
-        return place
-    return re.sub(r"[A-Z][A-Z'’]+", lambda match: match[0].capitalize(), place)
-
-
-def _clean_title(line: str) -> str:
-    title = re.sub(r"^#{1,6}\s*|\s+#+\s*$", "", line.strip()).strip().strip("*_").strip()
-    if len(title) > _TITLE_MAX:
-        title = title[:_TITLE_MAX].rsplit(" ", 1)[0] + "…"
-    return title
-
-
-def _scan_text(text: str, fields: dict[str, str]) -> None:
-    """Fill missing title, date, place, source, author and editor from the text itself."""
-    head: list[str] = []
-    for start, end in _iter_lines(text):
-        if len(head) >= _HEAD_LINES:
-            break
-        if line := text[start : min(end, start + 1000)].strip():  # bounded: lines can be huge
-            head.append(line)
-    if not fields.get("title"):  # the first line with a word in it: "---" or "***" is no title
-        fields["title"] = next((_clean_title(line) for line in head if re.search(r"\w", line)), "")
-    found_dateline = found_byline = False
-    for number, line in enumerate(head):
-        if not fields.get("date") and len(line) <= 60 and _DATE_LINE.match(line):
-            fields["date"] = _regex_date(line) or ""  # strict patterns only: prose is no date
-        match = None if found_dateline or number >= _DATELINE_LINES else _DATELINE.match(line)
-        if match and (match["dash"] or _WIRE.match(match["outlet"])):
-            found_dateline = True
-            fields["place"] = fields.get("place") or _place_case(match["place"])
-            fields["source"] = fields.get("source") or match["outlet"].strip()
-        if not found_byline and (match := _BYLINE.match(line)) and (name := _clean_name(match[1])):
-            found_byline = True
-            fields["author"] = fields.get("author") or name
-    for match in _CREDIT.finditer(text[-_TAIL_CHARS:]):
-        if name := _clean_name(match["name"]):
-            key = "editor" if match["kind"].startswith("Edit") else "author"
-            fields[key] = fields.get(key) or name
-
-
-def _as_text(value: Any) -> str:
-    """A field value from JSON, YAML or CSV as one clean string ("" for nothing usable)."""
-    if value is None or isinstance(value, bool):
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return ", ".join(text for item in value if (text := _as_text(item)))
-    if isinstance(value, dict):
-        return _as_text(value.get("name"))
-    return " ".join(str(value).split())
-
-
-def _pick_fields(values: dict[str, Any]) -> dict[str, str]:
-    """Canonical metadata fields of a record whose keys are lowercased."""
-    fields: dict[str, str] = {}
-    for name, keys in _FIELD_KEYS.items():
-        if text := next((text for key in keys if (text := _as_text(values.get(key)))), ""):
-            fields[name] = text
-    return fields
-
-
 def _add_article(
     result: ReadResult, text: str, fields: dict[str, str], name: str, line: int | None, key: str
 ) -> None:
     """Complete metadata from the text, resolve date and id (key when no URL), add to result."""
-    _scan_text(text, fields)
+    scan_text(text, fields)
     raw_date = fields.get("date", "")
     date = parse_date(raw_date) if raw_date else None
     if date is None and raw_date:
@@ -338,7 +101,7 @@ def _add_article(
             title=fields.get("title", ""),
             text=text,
             date=date,
-            source=fields.get("source") or _host(url),
+            source=fields.get("source") or host_of(url),
             url=url,
             place=fields.get("place", ""),
             author=fields.get("author", ""),
@@ -351,64 +114,17 @@ def _add_article(
 
 # --- text, markdown and HTML files -----------------------------------------------------------
 
-_FRONT_OPEN = re.compile(r"---[ \t]*(?:\r\n|\r|\n)")
-_FRONT_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
-_FRONT_LINE = re.compile(r"\s*([A-Za-z_][\w -]*?)\s*:\s*(.*?)\s*")
-_SEED_HEADER = re.compile(r"[ \t]*date[ \t]+(?P<date>\d[\d./-]*\d)[ \t]+(?P<rest>.*)")
-_CRUMB = re.compile(r"\s+[›»>]\s+")
-
-
-def _front_matter(content: str) -> tuple[dict[str, str], int] | None:
-    """Fields of a leading `---` front-matter block, and where the text after it starts."""
-    opening = _FRONT_OPEN.match(content)
-    closing = opening and _FRONT_CLOSE.search(content, opening.end(), opening.end() + 20_000)
-    if not opening or not closing:
-        return None
-    block = content[opening.end() : closing.start()]
-    try:
-        import yaml
-
-        loaded = yaml.safe_load(block)
-    except Exception:  # invalid YAML (or an impossible date in it): read `key: value` lines
-        loaded = None
-    if not isinstance(loaded, dict):
-        matches = (_FRONT_LINE.fullmatch(raw) for raw in block.splitlines())
-        loaded = {match[1]: match[2].strip("'\"") for match in matches if match}
-    values = {str(key).strip().lower(): value for key, value in loaded.items()}
-    if not any(key in values for keys in _FIELD_KEYS.values() for key in keys):
-        return None  # a markdown rule, not front matter
-    newline = _NEWLINE.match(content, closing.end())
-    return _pick_fields(values), newline.end() if newline else closing.end()
-
-
-def _seed_header(content: str, start: int) -> tuple[dict[str, str], int] | None:
-    """The `date 2019-09-09 Home › outlet › title` line, when the text opens with one."""
-    for line_start, line_end in _iter_lines(content, start):
-        if not content[line_start:line_end].strip():
-            continue
-        match = _SEED_HEADER.fullmatch(content, line_start, line_end)
-        if match is None:
-            return None
-        crumbs = [crumb.strip() for crumb in _CRUMB.split(match["rest"]) if crumb.strip()]
-        crumbs = crumbs[1:] if crumbs and crumbs[0].lower() == "home" else crumbs
-        fields = {"date": match["date"], "title": " › ".join(crumbs[1:] or crumbs)}
-        if len(crumbs) >= 2:
-            fields["source"] = _outlet_case(crumbs[0])
-        newline = _NEWLINE.match(content, line_end)
-        return fields, newline.end() if newline else line_end
-    return None
-
 
 def _read_text(result: ReadResult, content: str, name: str, key: str) -> None:
     fields: dict[str, str] = {}
     start, where = 0, ""
-    if front := _front_matter(content):
+    if front := front_matter(content):
         (fields, start), where = front, " after the front matter"
-    if header := _seed_header(content, start):
+    if header := seed_header(content, start):
         fields = header[0] | {field: value for field, value in fields.items() if value}
         start, where = header[1], " after the metadata line"
     # Drop leading blank lines and trailing whitespace only: the text stays a verbatim substring.
-    start = next((s for s, e in _iter_lines(content, start) if content[s:e].strip()), len(content))
+    start = next((s for s, e in iter_lines(content, start) if content[s:e].strip()), len(content))
     text = content[start : len(content.rstrip())]
     if not text:
         result.skip(name, None, f"no article text{where}; add text or remove the file")
@@ -474,7 +190,7 @@ def _trafilatura(content: str) -> tuple[str, dict[str, str], str]:
 
     def get(key: str) -> str:  # a Document (slots) in trafilatura 2, a dict in older versions
         value = document.get(key) if isinstance(document, dict) else getattr(document, key, None)
-        return _as_text(value)
+        return as_text(value)
 
     fields = {key: get(key) for key in ("title", "date", "author", "url")}
     fields["source"] = get("sitename") or get("hostname")
@@ -538,7 +254,7 @@ def _record_article(
 ) -> ReadResult:
     """One JSONL/CSV record (keys lowercased) as an article, or the reason it is skipped."""
     result, limit = ReadResult(), settings.max_file_bytes
-    texts = [values[text_key] for text_key in _TEXT_KEYS if isinstance(values.get(text_key), str)]
+    texts = [values[text_key] for text_key in TEXT_KEYS if isinstance(values.get(text_key), str)]
     text = next((candidate for candidate in texts if candidate.strip()), "")
     size = len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > limit else len(text)
     if not text:
@@ -546,7 +262,7 @@ def _record_article(
     elif size > limit:
         result.skip(name, line, _too_big("article text", size, limit))
     else:
-        fields = _pick_fields(values)
+        fields = pick_fields(values)
         # The row's own id identifies it when there is no URL; else the file and line do.
         own_id = fields.pop("id", "")
         _add_article(result, text, fields, name, line, own_id or f"{key}#{line}")
@@ -603,7 +319,7 @@ def _iter_csv(handle: Iterable[bytes], name: str) -> Iterator[_Row | Skipped]:
         header = None
         failures.append(_report(name, 1, f"unreadable CSV header ({error}); fix it"))
     columns = [column.strip().lower() for column in header or []]
-    if header is not None and not any(key in columns for key in _TEXT_KEYS):
+    if header is not None and not any(key in columns for key in TEXT_KEYS):
         found = ", ".join(column.strip() for column in header) or "none"
         reason = f"no 'text' column (or content, body); columns found: {found}; add a text column"
         yield _report(name, None, reason)
