@@ -295,7 +295,7 @@ def eval_command(
     """
     from dataclasses import replace
 
-    from newsrag import evaluation
+    from newsrag import evaluation, evaluation_report
     from newsrag.assistant import AnswerEngineError, Assistant
     from newsrag.goldens import GoldenFileError, load_goldens, parse_gate_option, select
     from newsrag.manifest import ManifestError
@@ -310,7 +310,7 @@ def eval_command(
         golden_set = load_goldens(goldens)
         gates = [parse_gate_option(text, bound="min") for text in minimum or []]
         gates += [parse_gate_option(text, bound="max") for text in maximum or []]
-        previous = evaluation.load_report(baseline) if baseline else None
+        previous = evaluation_report.load_report(baseline) if baseline else None
     except (GoldenFileError, ValueError) as error:
         raise fail(str(error), EXIT_NOTHING) from error
     chosen = select(golden_set.goldens, tag or [])
@@ -337,16 +337,16 @@ def eval_command(
         cache_dir=None if no_cache else Path(settings.index_dir) / "eval-cache",
     )
     if previous is not None:
-        report["baseline"] = evaluation.compare_reports(report, previous)
-    typer.echo(evaluation.render_table(report))
+        report["baseline"] = evaluation_report.compare_reports(report, previous)
+    typer.echo(evaluation_report.render_table(report))
     if previous is not None:
-        typer.echo("\n" + evaluation.render_comparison(report["baseline"]))
+        typer.echo("\n" + evaluation_report.render_comparison(report["baseline"]))
     if json_report:
         text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
-        evaluation.write_text_file(json_report, text + "\n")
+        evaluation_report.write_text_file(json_report, text + "\n")
     if junit:
-        evaluation.write_text_file(junit, evaluation.render_junit(report))
-    for line in evaluation.failed_gate_lines(report):
+        evaluation_report.write_text_file(junit, evaluation_report.render_junit(report))
+    for line in evaluation_report.failed_gate_lines(report):
         typer.echo(line, err=True)
     if not report["passed"]:
         raise typer.Exit(EXIT_GATE_FAILED)

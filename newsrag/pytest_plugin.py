@@ -123,7 +123,8 @@ class GatesItem(pytest.Item):
 
     def runtest(self) -> None:
         """Fail naming every gate whose metric misses its threshold."""
-        from newsrag.evaluation import apply_gates, compute_metrics, failed_gate_lines
+        from newsrag.evaluation import apply_gates, compute_metrics
+        from newsrag.evaluation_report import failed_gate_lines
 
         results = self.config.stash[_STATE]["results"].get(self.golden_set.path, [])
         if not results:

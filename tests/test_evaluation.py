@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from newsrag import evaluation
+from newsrag import evaluation, evaluation_report
 from newsrag.cli import EXIT_NOTHING, app
 from newsrag.config import Settings
 from newsrag.goldens import (
@@ -228,9 +228,9 @@ def seed_report(seed_assistant: Any) -> dict[str, Any]:
 
 
 def test_seed_goldens_pass_with_gates(seed_report: dict[str, Any]) -> None:
-    table = evaluation.render_table(seed_report)
+    table = evaluation_report.render_table(seed_report)
     assert seed_report["passed"], (
-        table + "\n" + "\n".join(evaluation.failed_gate_lines(seed_report))
+        table + "\n" + "\n".join(evaluation_report.failed_gate_lines(seed_report))
     )
     assert seed_report["counts"]["passed"] == seed_report["counts"]["goldens"] >= 15
     gated = {gate["metric"] for gate in seed_report["gates"]}
@@ -260,7 +260,7 @@ def test_junit_report_validates(seed_report: dict[str, Any], tmp_path: Path) -> 
     failing["gates"][0]["passed"] = False
     for report, failures in ((seed_report, 0), (failing, 2)):
         path = tmp_path / f"junit-{failures}.xml"
-        path.write_text(evaluation.render_junit(report), encoding="utf-8")
+        path.write_text(evaluation_report.render_junit(report), encoding="utf-8")
         xml = junitparser.JUnitXml.fromfile(str(path))
         suites = list(xml)
         assert [suite.tests for suite in suites] == [len(report["results"]), len(report["gates"])]
