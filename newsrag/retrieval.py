@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, model_identity
@@ -17,6 +17,8 @@ from newsrag.keyword import KeywordIndex
 from newsrag.manifest import Manifest
 from newsrag.models import Filters, Hit
 from newsrag.store import StoredChunk, VectorStore
+
+Item = TypeVar("Item")
 
 
 class QueryError(ValueError):
@@ -142,16 +144,28 @@ def convex_fusion(
     }
 
 
-def cap_per_article(hits: Sequence[Hit], *, per_article: int, limit: int) -> list[Hit]:
-    """Keep hits in order, at most per_article chunks of any one article, up to limit."""
-    kept: list[Hit] = []
+def article_id_of(chunk_id: str) -> str:
+    """The article id a chunk id starts with (chunking.chunk_id_for: article-ordinal-hash)."""
+    return chunk_id.rsplit("-", 2)[0]
+
+
+def cap_per_article(
+    items: Sequence[Item],
+    *,
+    per_article: int,
+    limit: int,
+    article_of: Callable[[Item], str] = lambda hit: hit.article.id,  # type: ignore[attr-defined]
+) -> list[Item]:
+    """Keep items (hits by default) in order, at most per_article of any one article, up to limit."""
+    kept: list[Item] = []
     counts: dict[str, int] = {}
-    for hit in hits:
-        seen = counts.get(hit.article.id, 0)
+    for item in items:
+        article_id = article_of(item)
+        seen = counts.get(article_id, 0)
         if seen >= per_article:
             continue
-        counts[hit.article.id] = seen + 1
-        kept.append(hit)
+        counts[article_id] = seen + 1
+        kept.append(item)
         if len(kept) >= limit:
             break
     return kept
@@ -233,13 +247,13 @@ class Retriever:
         timings = timings if timings is not None else {}
         candidates = max(self.settings.candidates, limit * 4)
 
-        dense: list[StoredChunk] = []
+        dense: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense"):
             started = time.perf_counter()
             vector = self.embedder.embed_query(text)
             timings["embed_query"] = time.perf_counter() - started
             started = time.perf_counter()
-            dense = self.store.query(vector, limit=candidates, filters=filters)
+            dense = self.store.nearest(vector, limit=candidates, filters=filters)
             timings["dense_search"] = time.perf_counter() - started
         keyword: list[tuple[str, float]] = []
         if mode in ("hybrid", "keyword"):
@@ -248,20 +262,23 @@ class Retriever:
             timings["keyword_search"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        hits = self._fuse(dense, keyword, mode=mode, candidates=candidates)
-        hits = cap_per_article(hits, per_article=self.settings.max_chunks_per_article, limit=limit)
+        hits = self._fuse(dense, keyword, mode=mode, candidates=candidates, limit=limit)
         timings["fusion"] = time.perf_counter() - started
         return hits
 
     def _fuse(
         self,
-        dense: list[StoredChunk],
+        dense: list[tuple[str, float]],
         keyword: list[tuple[str, float]],
         *,
         mode: str,
         candidates: int,
+        limit: int,
     ) -> list[Hit]:
-        dense_by_id = {item.chunk.id: (rank, item) for rank, item in enumerate(dense, start=1)}
+        """Fused, capped top-limit hits; only those are read from the store (ids fuse alone)."""
+        dense_by_id = {
+            chunk_id: (rank, similarity) for rank, (chunk_id, similarity) in enumerate(dense, 1)
+        }
         keyword_by_id = {
             chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(keyword, start=1)
         }
@@ -269,34 +286,43 @@ class Retriever:
         keyword_weight = self.settings.keyword_weight if mode != "dense" else 0.0
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion(
-                [[item.chunk.id for item in dense], [chunk_id for chunk_id, _ in keyword]],
+                [[chunk_id for chunk_id, _ in dense], [chunk_id for chunk_id, _ in keyword]],
                 weights=[dense_weight, keyword_weight],
                 k=self.settings.rrf_k,
             )
         else:
             fused = convex_fusion(
-                [(item.chunk.id, item.similarity) for item in dense],
+                dense,
                 keyword,
                 dense_weight=dense_weight,
                 keyword_weight=keyword_weight,
                 keyword_complete=len(keyword) < candidates,
             )
-        # BM25-only candidates need their text and metadata from the store.
-        missing = [chunk_id for chunk_id in keyword_by_id if chunk_id not in dense_by_id]
-        fetched = self.store.get(missing)
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        stored: dict[str, StoredChunk] = {}
+        gone: set[str] = set()
+        while True:  # again only when a chunk was deleted by a concurrent ingest since listed
+            chosen = cap_per_article(
+                [item for item in ranked if item[0] not in gone],
+                per_article=self.settings.max_chunks_per_article,
+                limit=limit,
+                article_of=lambda item: article_id_of(item[0]),
+            )
+            stored |= self.store.get([chunk_id for chunk_id, _ in chosen if chunk_id not in stored])
+            missing = {chunk_id for chunk_id, _ in chosen if chunk_id not in stored}
+            if not missing:
+                break
+            gone |= missing
         hits: list[Hit] = []
-        for chunk_id, score in sorted(fused.items(), key=lambda item: (-item[1], item[0])):
+        for chunk_id, score in chosen:
             dense_entry = dense_by_id.get(chunk_id)
-            stored = dense_entry[1] if dense_entry else fetched.get(chunk_id)
-            if stored is None:
-                continue  # deleted by a concurrent ingest after BM25 saw it
             keyword_entry = keyword_by_id.get(chunk_id)
             hits.append(
                 Hit(
-                    chunk=stored.chunk,
-                    article=stored.article,
+                    chunk=stored[chunk_id].chunk,
+                    article=stored[chunk_id].article,
                     score=score,
-                    dense_score=dense_entry[1].similarity if dense_entry else None,
+                    dense_score=dense_entry[1] if dense_entry else None,
                     keyword_score=keyword_entry[1] if keyword_entry else None,
                     dense_rank=dense_entry[0] if dense_entry else None,
                     keyword_rank=keyword_entry[0] if keyword_entry else None,

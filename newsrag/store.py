@@ -31,11 +31,10 @@ class StoreMissingError(StoreError):
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A chunk read back from the store with its article metadata and, for queries, its similarity."""
+    """A chunk read back from the store with its article metadata."""
 
     chunk: Chunk
     article: ArticleMeta
-    similarity: float = 0.0
 
 
 def date_as_int(date: str | None) -> int:
@@ -290,10 +289,10 @@ class VectorStore:
             found[chunk_id] = StoredChunk(chunk, article)
         return found
 
-    def query(
+    def nearest(
         self, vector: np.ndarray, *, limit: int, filters: Filters | None = None
-    ) -> list[StoredChunk]:
-        """Nearest chunks by cosine similarity, best first, with filters applied in the store."""
+    ) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the nearest chunks, best first (no text: get() it)."""
         self.refresh_if_changed()
         if limit <= 0 or self.count() == 0:
             return []
@@ -301,18 +300,10 @@ class VectorStore:
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=limit,
             where=where_clause(filters),
-            include=["documents", "metadatas", "distances"],
+            include=["distances"],
         )
-        hits: list[StoredChunk] = []
-        ids = result["ids"][0]
-        documents = (result["documents"] or [[]])[0]
-        metadatas = (result["metadatas"] or [[]])[0]
         distances = (result["distances"] or [[]])[0]
-        for chunk_id, document, metadata, distance in zip(
-            ids, documents, metadatas, distances, strict=False
-        ):
-            if document is None or metadata is None:
-                continue  # deleted by an ingest in another process since this one loaded vectors
-            chunk, article = _from_record(chunk_id, document, dict(metadata))
-            hits.append(StoredChunk(chunk, article, similarity=1.0 - float(distance)))
-        return hits
+        return [
+            (chunk_id, 1.0 - float(distance))
+            for chunk_id, distance in zip(result["ids"][0], distances, strict=False)
+        ]

@@ -137,3 +137,39 @@ def test_cap_per_article_keeps_order(seed_retriever) -> None:
     hits = seed_retriever.search("Makhmour", k=10)
     capped = cap_per_article(hits, per_article=1, limit=10)
     assert [hit.article.id for hit in capped] == list(dict.fromkeys(h.article.id for h in hits))
+
+
+def test_search_reads_only_the_returned_chunks_from_the_store(seed_retriever, monkeypatch) -> None:
+    """Candidates fuse by id and score; text and metadata are fetched for the top k alone."""
+    store = seed_retriever.store
+    real_get = store.get
+    requested: list[list[str]] = []
+
+    def counting_get(chunk_ids):
+        requested.append(list(chunk_ids))
+        return real_get(chunk_ids)
+
+    monkeypatch.setattr(store, "get", counting_get)
+    hits = seed_retriever.search("Makhmour airstrikes Peshmerga", k=3)
+    assert len(hits) == 3
+    assert requested == [[hit.chunk.id for hit in hits]]
+    assert all(hit.chunk.text and hit.article.title for hit in hits)
+
+
+def test_a_chunk_deleted_after_listing_gives_its_place_to_the_next(
+    seed_retriever, monkeypatch
+) -> None:
+    """An ingest in another process may delete a listed chunk before it is read: skip it."""
+    uncapped = seed_retriever.settings.model_copy(update={"max_chunks_per_article": 10})
+    monkeypatch.setattr(seed_retriever, "settings", uncapped)
+    before = seed_retriever.search("Makhmour airstrikes Peshmerga", k=6)
+    assert len(before) == 6
+    deleted = before[1].chunk.id
+    store = seed_retriever.store
+    real_get = store.get
+    monkeypatch.setattr(
+        store, "get", lambda ids: {k: v for k, v in real_get(ids).items() if k != deleted}
+    )
+    after = seed_retriever.search("Makhmour airstrikes Peshmerga", k=5)
+    expected = [hit.chunk.id for hit in before if hit.chunk.id != deleted][:5]
+    assert [hit.chunk.id for hit in after] == expected
