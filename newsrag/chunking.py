@@ -47,6 +47,11 @@ def chunk_id_for(article_id: str, ordinal: int, embed_text: str) -> str:
     return f"{article_id}-{ordinal:04d}-{text_key(embed_text)}"
 
 
+def article_id_of(chunk_id: str) -> str:
+    """The article id a chunk id starts with (the inverse of chunk_id_for's first part)."""
+    return chunk_id.rsplit("-", 2)[0]
+
+
 class TokenCounter:
     """Exact token ids for the splitter, from ONE tokenization of the whole article.
 

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
+from newsrag.chunking import article_id_of
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, model_identity
 from newsrag.keyword import KeywordIndex
@@ -144,9 +145,8 @@ def convex_fusion(
     }
 
 
-def article_id_of(chunk_id: str) -> str:
-    """The article id a chunk id starts with (chunking.chunk_id_for: article-ordinal-hash)."""
-    return chunk_id.rsplit("-", 2)[0]
+def _article_of_hit(hit: Any) -> str:
+    return str(hit.article.id)
 
 
 def cap_per_article(
@@ -154,7 +154,7 @@ def cap_per_article(
     *,
     per_article: int,
     limit: int,
-    article_of: Callable[[Item], str] = lambda hit: hit.article.id,  # type: ignore[attr-defined]
+    article_of: Callable[[Item], str] = _article_of_hit,
 ) -> list[Item]:
     """Keep items (hits by default) in order, at most per_article of any one article, up to limit."""
     kept: list[Item] = []

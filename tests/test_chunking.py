@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from newsrag.chunking import Chunker, chunk_id_for, embed_text_for, locate
+from newsrag.chunking import Chunker, article_id_of, chunk_id_for, embed_text_for, locate
 from newsrag.config import Settings
 from newsrag.models import Article
 from tests.conftest import SEEDS_DIR
@@ -112,3 +112,11 @@ def test_a_passage_repeated_in_one_article_is_indexed_once(chunker: Chunker) -> 
     assert any("A different ending." in passage for passage in passages)
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
+
+
+def test_article_id_of_inverts_chunk_id_for() -> None:
+    """Retrieval caps hits per article from chunk ids alone: the article id must come back intact."""
+    for article_id in ("a6d192c06f9144c7", "seed-000-makhmour", "x-y-z-1", "a"):
+        for ordinal in (0, 7, 12345):
+            chunk_id = chunk_id_for(article_id, ordinal, "Title (Outlet, 2019-09-09)\nText")
+            assert article_id_of(chunk_id) == article_id
