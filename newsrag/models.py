@@ -195,7 +195,7 @@ class Answer:
     """A short answer whose claims carry [n] markers that point at citations."""
 
     question: str
-    text: str
+    text: str  # the short answer line (when there is one), a blank line, the cited sentences
     citations: tuple[Citation, ...] = ()
     sentences: tuple[AnswerSentence, ...] = ()
     searched_for: str = ""
@@ -204,11 +204,18 @@ class Answer:
     engine: str = "extractive"
     hits: tuple[Hit, ...] = ()  # closest passages (shown with a refusal too)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    # The direct answer (a name, number, date, place or short phrase) copied verbatim from the
+    # passage of citation number short_answer_citation; "" when refused or none was found.
+    short_answer: str = ""
+    short_answer_citation: int | None = None
+    notes: tuple[str, ...] = ()  # what the filters did ("2 undated articles not searched")
 
     def to_dict(self, include_hits: bool = False) -> dict[str, Any]:
         """Plain-JSON form."""
         data: dict[str, Any] = {
             "question": self.question,
+            "short_answer": self.short_answer,
+            "short_answer_citation": self.short_answer_citation,
             "text": self.text,
             "citations": [citation.to_dict() for citation in self.citations],
             "sentences": [sentence.to_dict() for sentence in self.sentences],
@@ -216,6 +223,7 @@ class Answer:
             "filters": self.filters.to_dict(),
             "refused": self.refused,
             "engine": self.engine,
+            "notes": list(self.notes),
             "timings": dict(self.timings),
         }
         if include_hits:
