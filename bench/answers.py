@@ -77,10 +77,19 @@ class Outcome:
     evidence: float
     has_hits: bool
     contains: bool  # answer text contains the gold answer
+    short_contains: bool  # the short answer alone contains it
+    has_short: bool  # the answer has a short answer
+    sentences: int  # sentences of the answer after the short answer
     citation_contains: bool  # a cited passage contains it
     quote_contains: bool  # a citation's quote contains it
     hits_contain: bool  # any retrieved passage contains it
     seconds: float
+    question: str = ""
+    gold: str = ""
+    short_answer: str = ""
+    answer_type: str = ""
+    short_score: float = 0.0  # the short answer's summed backing (short_answer.py)
+    short_typed: bool = False  # its label fits the expected type exactly
 
     def refused(self, threshold: float) -> bool:
         """Would the assistant refuse at this threshold?"""
@@ -96,12 +105,29 @@ def run_question(assistant: Any, question: str, gold: str, as_of: dt.date | None
         answer = event.answer or answer
     seconds = time.perf_counter() - started
     assert answer is not None
+    from newsrag.engines.extractive import short_answer_for
+
+    found = short_answer_for(
+        retrieval.searched_for,
+        retrieval.candidates,
+        finder=assistant.entity_finder,
+        kind=retrieval.answer_type,
+    )
     return Outcome(
+        question=question,
+        gold=gold,
+        short_answer=answer.short_answer,
+        answer_type=retrieval.answer_type,
+        short_score=found.score if found else 0.0,
+        short_typed=bool(found and found.typed),
         id=question,
         answerable=True,
         evidence=retrieval.evidence,
         has_hits=bool(retrieval.hits),
         contains=contains_answer(answer.text, gold),
+        short_contains=contains_answer(answer.short_answer, gold),
+        has_short=bool(answer.short_answer),
+        sentences=len(answer.sentences) - (1 if answer.short_answer else 0),
         citation_contains=any(contains_answer(c.passage, gold) for c in answer.citations),
         quote_contains=any(contains_answer(c.quote, gold) for c in answer.citations),
         hits_contain=any(contains_answer(hit.chunk.text, gold) for hit in retrieval.hits),
@@ -134,6 +160,10 @@ def refusal_figures(outcomes: list[Outcome], threshold: float) -> dict[str, floa
         "recall_vs_retrieved": share(len(correct_unavailable), len(unavailable)),
         "answer_containment": share(
             sum(i.contains and not i.refused(threshold) for i in answerable), len(answerable)
+        ),
+        "short_answer_containment": share(
+            sum(i.short_contains and not i.refused(threshold) for i in answerable),
+            len(answerable),
         ),
         "citation_contains_answer": share(
             sum(i.citation_contains and not i.refused(threshold) for i in answerable),
@@ -169,6 +199,8 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N questions only")
     parser.add_argument("--threshold", type=float, default=None, help="refusal threshold to report")
     parser.add_argument("--no-seeds", action="store_true", help="skip the seed questions")
+    parser.add_argument("--questions-from", default="", help="only questions asked on or after")
+    parser.add_argument("--questions-until", default="", help="only questions asked on or before")
     args = parser.parse_args()
 
     from newsrag.assistant import Assistant
@@ -187,7 +219,12 @@ def main() -> int:
         print(f"building the {args.dataset} index in {index_dir} (once)…", file=sys.stderr)
         ensure_index(folder / "corpus.jsonl.gz", index_dir, embedder=embedder)
     assistant = Assistant.open(settings, embedder=embedder)
-    questions = load_questions(folder / "questions.jsonl", answerable_only=False)[: args.limit]
+    questions = [
+        item
+        for item in load_questions(folder / "questions.jsonl", answerable_only=False)
+        if (not args.questions_from or item.date >= args.questions_from)
+        and (not args.questions_until or item.date <= args.questions_until)
+    ][: args.limit]
 
     outcomes: list[Outcome] = []
     for number, item in enumerate(questions, start=1):
@@ -216,6 +253,9 @@ def main() -> int:
         / max(1, len(answerable)),
         "retrieved_passages_contain_answer": sum(item.hits_contain for item in answerable)
         / max(1, len(answerable)),
+        "answers_with_short_answer": sum(item.has_short for item in answered)
+        / max(1, len(answered)),
+        "max_sentences_after_short_answer": max((item.sentences for item in answered), default=0),
         "median_latency_ms": median_ms([item.seconds for item in outcomes]),
         "p90_latency_ms": statistics.quantiles([item.seconds for item in outcomes], n=10)[-1] * 1000
         if len(outcomes) >= 10

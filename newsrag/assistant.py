@@ -19,20 +19,43 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
-from newsrag import answering, chat, prompts
+from newsrag import chat, prompts
+from newsrag.citations import check_citations
 from newsrag.config import Settings
-from newsrag.dates import merge_filters, parse_question_dates
+from newsrag.dates import DateIntent, merge_filters, parse_question_dates
 from newsrag.embedding import Embedder
+from newsrag.engines import AnswerEngineError, Draft, ExtractiveEngine, LanguageModel, LLMEngine
+from newsrag.engines.base import Retrieval
 from newsrag.keyword import Tokenizer
+from newsrag.manifest import MANIFEST_NAME, Manifest
+from newsrag.metadata_answers import metadata_answer
 from newsrag.models import Answer, Filters, Hit
+from newsrag.relevance import evidence_strength, score_candidates
 from newsrag.retrieval import IndexFacts, QueryError, Retriever, clean_query, make_filters
+from newsrag.sentences import VectorCache
+from newsrag.short_answer import EntityFinder, answer_type
+
+__all__ = [
+    "AnswerEngineError",
+    "Assistant",
+    "LanguageModel",
+    "Retrieval",
+    "StreamEvent",
+    "Turn",
+    "boost_event_dates",
+    "rerank_recent",
+]
 
 # "latest"/"recent" questions: score * (1 + RECENCY_WEIGHT * r), r = 0 (oldest hit) .. 1 (newest).
 RECENCY_WEIGHT = 0.5
+# A passage that names the day a question asks about ("on 3 March") gains this share of its score;
+# one published on that day or the two after (the reports of it) gains EVENT_PUBLISHED_BOOST.
+EVENT_TEXT_BOOST = 0.3
+EVENT_PUBLISHED_BOOST = 0.15
 CONDENSE_MAX_TOKENS = 96
-_FENCE_TAG = re.compile(r"</?\s*passage\b[^>]*>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,97 +73,6 @@ class StreamEvent:
     kind: Literal["token", "answer"]
     text: str = ""
     answer: Answer | None = None
-
-
-class AnswerEngineError(RuntimeError):
-    """The answer engine failed (LLM endpoint down, slow, refusing); the message is one line."""
-
-
-def _one_line(text: object, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-class LanguageModel:
-    """A llama-index LLM (OpenAI-compatible or Ollama) with a deadline and one-line errors."""
-
-    def __init__(self, settings: Settings, llm: Any) -> None:
-        self.settings = settings
-        self.llm = llm
-        self.name = f"{settings.engine}:{settings.llm_model}"
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, max_tokens: int | None = None) -> LanguageModel:
-        """Build the client for settings.engine ("openai" or "ollama"); nothing is contacted yet."""
-        tokens = max_tokens or settings.llm_max_tokens
-        if settings.engine == "openai":
-            from llama_index.llms.openai_like import OpenAILike
-
-            llm: Any = OpenAILike(
-                model=settings.llm_model,
-                api_base=settings.llm_base_url,
-                api_key=settings.llm_api_key,
-                timeout=settings.llm_timeout,
-                max_retries=0,  # a retry loop would turn "down" into a long hang
-                is_chat_model=True,
-                max_tokens=tokens,
-                temperature=0.0,
-            )
-        elif settings.engine == "ollama":
-            from llama_index.llms.ollama import Ollama
-
-            llm = Ollama(
-                model=settings.llm_model,
-                base_url=settings.llm_base_url,
-                request_timeout=settings.llm_timeout,
-                temperature=0.0,
-                additional_kwargs={"num_predict": tokens},
-            )
-        else:
-            raise AnswerEngineError(f"engine {settings.engine!r} is not an LLM engine")
-        return cls(settings, llm)
-
-    def describe_error(self, error: BaseException) -> AnswerEngineError:
-        """Map a client exception to a one-line AnswerEngineError."""
-        where = f"the language model at {self.settings.llm_base_url}"
-        names = {klass.__name__ for klass in type(error).__mro__}
-        text = _one_line(error, 200)
-        if names & {"APITimeoutError", "TimeoutException", "TimeoutError", "ReadTimeout"}:
-            message = (
-                f"{where} did not answer within {self.settings.llm_timeout:g} s "
-                "(NEWSRAG_LLM_TIMEOUT): try again, or use a faster model"
-            )
-        elif names & {"APIConnectionError", "ConnectError", "ConnectionError", "NetworkError"}:
-            message = f"cannot reach {where}: is the server running? (NEWSRAG_LLM_BASE_URL; {text})"
-        elif names & {"APIStatusError", "ResponseError", "HTTPStatusError"}:
-            status = getattr(error, "status_code", "")
-            message = f"{where} refused the request {status}: {text}"
-        else:
-            message = f"{where} failed: {type(error).__name__}: {text}"
-        return AnswerEngineError(_one_line(message))
-
-    def stream(self, system: str, user: str) -> Iterator[str]:
-        """Text pieces of the model's reply; AnswerEngineError on failure or past the deadline."""
-        from llama_index.core.llms import ChatMessage, MessageRole
-
-        messages = [ChatMessage(role=MessageRole.USER, content=user)]
-        if system:
-            messages.insert(0, ChatMessage(role=MessageRole.SYSTEM, content=system))
-        deadline = time.monotonic() + self.settings.llm_timeout
-        try:
-            for response in self.llm.stream_chat(messages):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the whole answer took too long")
-                if response.delta:
-                    yield str(response.delta)
-        except AnswerEngineError:
-            raise
-        except Exception as error:
-            raise self.describe_error(error) from error
-
-    def complete(self, system: str, user: str) -> str:
-        """The whole reply as one string."""
-        return "".join(self.stream(system, user))
 
 
 def rerank_recent(hits: Sequence[Hit]) -> list[Hit]:
@@ -164,19 +96,46 @@ def rerank_recent(hits: Sequence[Hit]) -> list[Hit]:
     return sorted((boosted(hit) for hit in hits), key=lambda hit: (-hit.score, hit.chunk.id))
 
 
-@dataclass
-class Retrieval:
-    """Everything decided before the answer text is written (Assistant.retrieve)."""
+def boost_event_dates(hits: Sequence[Hit], days: Sequence[dt.date]) -> list[Hit]:
+    """Hits re-ranked so passages naming a day the question asks about (or published then) lead."""
+    if not days:
+        return list(hits)
+    mentions = [
+        re.compile(pattern, re.IGNORECASE) for day in days for pattern in _day_patterns(day)
+    ]
 
-    question: str
-    searched_for: str
-    filters: Filters
-    hits: list[Hit]
-    candidates: list[answering.Candidate]
-    evidence: float
-    cache: answering.VectorCache
-    timings: dict[str, float]
-    started: float
+    def boosted(hit: Hit) -> Hit:
+        share = 0.0
+        if any(pattern.search(hit.chunk.text) for pattern in mentions):
+            share += EVENT_TEXT_BOOST
+        published = _iso_date(hit.article.date)
+        if published and any(0 <= (published - day).days <= 2 for day in days):
+            share += EVENT_PUBLISHED_BOOST
+        return replace(hit, score=hit.score + abs(hit.score) * share)
+
+    return sorted((boosted(hit) for hit in hits), key=lambda hit: (-hit.score, hit.chunk.id))
+
+
+def _day_patterns(day: dt.date) -> list[str]:
+    """Ways news text writes a day: "3 March", "March 3", "3rd of March", "2019-03-03"."""
+    month = day.strftime("%B")
+    short = month[:3]
+    number = rf"0?{day.day}(?:st|nd|rd|th)?"
+    names = rf"(?:{month}|{short}\.?)"
+    return [
+        rf"(?<!\d){number}(?:\s+of)?\s+{names}\b",
+        rf"\b{names}\s+{number}(?!\d)",
+        rf"\b{day.isoformat()}\b",
+    ]
+
+
+def _iso_date(text: str | None) -> dt.date | None:
+    if not text or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 class Assistant:
@@ -195,7 +154,12 @@ class Assistant:
         self.prompts = prompt_templates
         self.model = model
         self._local = threading.local()  # Snowball stemmers must not be shared across threads
-        self.vector_cache = answering.VectorCache(retriever.embedder)
+        self.vector_cache = VectorCache(retriever.embedder)
+        self.entity_finder = EntityFinder(settings.ner_model)
+        self.extractive = ExtractiveEngine(
+            sentences=settings.answer_sentences, finder=self.entity_finder
+        )
+        self.llm_engine = LLMEngine(model, prompt_templates) if model is not None else None
         self.engine_name = model.name if model else "extractive"
         # Rewrites are one short line: a client with a small token budget.
         self.condense_model = (
@@ -203,6 +167,7 @@ class Assistant:
             if model is not None and settings.engine != "extractive"
             else None
         )
+        self._undated: tuple[float, int] = (-1.0, 0)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -241,7 +206,7 @@ class Assistant:
         sources: Sequence[str] | None = None,
         as_of: dt.date | None = None,
     ) -> Answer:
-        """Answer a question: short, each sentence cited [n], or a plain refusal."""
+        """Answer a question: a short answer, sentences each cited [n], or a plain refusal."""
         events = self.ask_stream(
             question, history=history, k=k, since=since, until=until, sources=sources, as_of=as_of
         )
@@ -279,6 +244,19 @@ class Assistant:
 
         return condense
 
+    def undated_articles(self) -> int:
+        """Articles of the index without a publication date (re-read when the manifest changes)."""
+        path = Path(self.settings.index_dir) / MANIFEST_NAME
+        try:
+            stamp = path.stat().st_mtime
+        except OSError:
+            return 0
+        if stamp != self._undated[0]:
+            manifest = Manifest.load(Path(self.settings.index_dir))
+            count = sum(1 for record in manifest.articles.values() if not record.date)
+            self._undated = (stamp, count)
+        return self._undated[1]
+
     def retrieve(
         self,
         question: str,
@@ -312,31 +290,81 @@ class Assistant:
 
         intent = parse_question_dates(searched_for, as_of=as_of or dt.date.today())
         filters = merge_filters(intent, explicit)
-        fetch = min(100, limit * 3) if intent.prefer_recent else limit
+        notes = [*intent.effects, *(f"{problem}: ignored" for problem in intent.invalid)]
+        hits = self._search(intent, filters, limit, timings)
+        prepared = self._prepare(text, searched_for, intent, filters, hits, timings, started, notes)
+        dated_filter = filters.since is not None or filters.until is not None
+        if dated_filter:
+            undated = self.undated_articles()
+            if undated:
+                notes.append(
+                    f"{undated} undated article{'s' if undated != 1 else ''} not searched "
+                    "(the date filter needs a publication date)"
+                )
+        if dated_filter and not prepared.answerable and (intent.since or intent.until):
+            # The question's own date words left no answer: say so, and search all dates instead.
+            unfiltered = Filters(
+                since=explicit.since, until=explicit.until, sources=explicit.sources
+            )
+            wider = self._search(intent, unfiltered, limit, timings)
+            fallback = self._prepare(
+                text, searched_for, intent, unfiltered, wider, timings, started, notes
+            )
+            if fallback.answerable:
+                notes.append(
+                    f"nothing {_describe_filters(filters)} answers this: searched all dates instead"
+                )
+                return fallback
+        return prepared
+
+    def _search(
+        self, intent: DateIntent, filters: Filters, limit: int, timings: dict[str, float]
+    ) -> list[Hit]:
+        """Hits for the date-free query: recency and event-day boosts over a wider fetch."""
+        rerank = intent.prefer_recent or bool(intent.event_dates)
+        fetch = min(100, limit * 3) if rerank else limit
         hits = self.retriever.search(intent.query, fetch, filters=filters, timings=timings)
         if intent.prefer_recent:
-            hits = rerank_recent(hits)[:limit]
+            hits = rerank_recent(hits)
+        if intent.event_dates:
+            hits = boost_event_dates(hits, intent.event_dates)
+        return hits[:limit]
 
+    def _prepare(
+        self,
+        text: str,
+        searched_for: str,
+        intent: DateIntent,
+        filters: Filters,
+        hits: list[Hit],
+        timings: dict[str, float],
+        started: float,
+        notes: list[str],
+    ) -> Retrieval:
         step = time.perf_counter()
-        cache = self.vector_cache
-        candidates = answering.score_candidates(
+        candidates = score_candidates(
             intent.query,
             hits,
-            cache=cache,
+            cache=self.vector_cache,
             tokenizer=self.tokenizer,
             semantic_limit=self.settings.answer_scored_sentences or None,
         )
         timings["sentence_scoring"] = time.perf_counter() - step
+        kind = answer_type(searched_for)
+        evidence = evidence_strength(candidates)
         return Retrieval(
             question=text,
             searched_for=searched_for,
             filters=filters,
             hits=hits,
             candidates=candidates,
-            evidence=answering.evidence_strength(candidates),
-            cache=cache,
+            evidence=evidence,
+            cache=self.vector_cache,
             timings=timings,
             started=started,
+            notes=notes,
+            answer_type=kind,
+            answerable=bool(hits) and evidence >= self.settings.refusal_threshold,
         )
 
     def _finish(self, prepared: Retrieval, **fields: Any) -> Answer:
@@ -349,6 +377,7 @@ class Assistant:
             engine=self.engine_name,
             hits=tuple(prepared.hits),
             timings={key: round(value, 6) for key, value in timings.items()},
+            notes=tuple(prepared.notes),
             **fields,
         )
 
@@ -359,60 +388,84 @@ class Assistant:
         return self._finish(prepared, text=text, refused=True)
 
     def answer_events(self, prepared: Retrieval) -> Iterator[StreamEvent]:
-        """Tokens, then the Answer, for a retrieval (refused below settings.refusal_threshold)."""
-        if not prepared.hits or prepared.evidence < self.settings.refusal_threshold:
+        """Tokens, then the Answer, for a retrieval (refused when the evidence does not answer)."""
+        metadata = metadata_answer(prepared.searched_for, prepared.hits)
+        if metadata is not None:
+            answer = self._finish(prepared, **metadata)
+            yield StreamEvent("token", text=answer.text)
+            yield StreamEvent("answer", answer=answer)
+            return
+        if not prepared.answerable:
             answer = self._refusal(prepared)
             yield StreamEvent("token", text=answer.text)
             yield StreamEvent("answer", answer=answer)
             return
         step = time.perf_counter()
-        if self.model is None:
-            selected = answering.select_sentences(
-                prepared.candidates, limit=self.settings.answer_sentences, cache=prepared.cache
-            )
-            draft = answering.compose_extractive(selected)
-            prepared.timings["compose"] = time.perf_counter() - step
-        else:
-            pieces: list[str] = []
-            system, user = self.build_prompt(prepared.searched_for, prepared.hits)
-            for piece in self.model.stream(system, user):
-                pieces.append(piece)
-                yield StreamEvent("token", text=piece)
-            # A model that echoes the fence markup: keep its words, drop the tags.
-            draft = _FENCE_TAG.sub("", "".join(pieces)).strip()
-            prepared.timings["llm"] = time.perf_counter() - step
-            if self._is_refusal(draft):
-                answer = self._refusal(prepared)
-                yield StreamEvent("answer", answer=answer)
-                return
+        engine: Any = self.llm_engine or self.extractive
+        draft: Draft | None = None
+        for item in engine.write(prepared):
+            if isinstance(item, Draft):
+                draft = item
+            else:
+                yield StreamEvent("token", text=item)
+        prepared.timings["llm" if self.llm_engine else "compose"] = time.perf_counter() - step
+        if draft is None or draft.refused:
+            answer = self._refusal(prepared)
+            yield StreamEvent("answer", answer=answer)
+            return
+        if self.llm_engine is not None and not draft.short_answer:
+            # The model wrote sentences only: the short answer comes from the same passages.
+            found = self.extractive.write(prepared)
+            typed = next((item for item in found if isinstance(item, Draft)), None)
+            if typed is not None:
+                draft = replace(
+                    draft, short_answer=typed.short_answer, short_answer_hit=typed.short_answer_hit
+                )
         step = time.perf_counter()
-        checked = answering.check_citations(
-            draft, prepared.hits, cache=prepared.cache, tokenizer=self.tokenizer
+        lead = (
+            f"{draft.short_answer} [{draft.short_answer_hit}]\n\n"
+            if draft.short_answer and draft.short_answer_hit
+            else ""
+        )
+        checked = check_citations(
+            lead + draft.text, prepared.hits, cache=prepared.cache, tokenizer=self.tokenizer
         )
         prepared.timings["citation_check"] = time.perf_counter() - step
-        if self.model is None:
-            for sentence in checked.sentences:
-                yield StreamEvent("token", text=sentence.text + " ")
+        sentences = checked.sentences
+        short, short_number = "", None
+        if lead and sentences and sentences[0].citations:
+            short, short_number = draft.short_answer, sentences[0].citations[0]
+        if self.llm_engine is None:
+            for sentence in sentences:
+                yield StreamEvent(
+                    "token",
+                    text=sentence.text + ("\n\n" if short and sentence is sentences[0] else " "),
+                )
         answer = self._finish(
-            prepared, text=checked.text, citations=checked.citations, sentences=checked.sentences
+            prepared,
+            text=checked.text,
+            citations=checked.citations,
+            sentences=sentences,
+            short_answer=short,
+            short_answer_citation=short_number,
         )
         yield StreamEvent("answer", answer=answer)
 
     def build_prompt(self, question: str, hits: Sequence[Hit]) -> tuple[str, str]:
         """The (system, user) messages for the LLM: rules, then the fenced, numbered passages."""
-        system = self.prompts.system_prompt(today=dt.date.today().isoformat())
-        user = self.prompts.qa_prompt(question=question, passages=prompts.fence_passages(hits))
-        return system, user
+        engine = self.llm_engine or LLMEngine(_NoModel(), self.prompts)  # type: ignore[arg-type]
+        return engine.build_prompt(question, hits)
 
     def _is_refusal(self, draft: str) -> bool:
         """True when the LLM replied with (or opened with) the refusal sentence."""
+        engine = self.llm_engine or LLMEngine(_NoModel(), self.prompts)  # type: ignore[arg-type]
+        return engine.is_refusal(draft)
 
-        def letters(text: str) -> str:
-            return " ".join(re.findall(r"[a-z0-9]+", text.casefold()))
 
-        refusal = letters(self.prompts.refusal())
-        reply = letters(answering.strip_markers(draft))
-        return bool(refusal) and (reply.startswith(refusal) or not reply)
+class _NoModel:
+    """Stands in for a model where only the LLM engine's prompt code is used."""
+
+    name = "none"
 
 
 def _describe_filters(filters: Filters) -> str:

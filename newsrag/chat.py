@@ -138,7 +138,8 @@ def _replace_first(pattern: str, replacement: str, text: str) -> tuple[str, bool
 def rewrite_follow_up(question: str, history: Sequence[TurnLike]) -> str:
     """Rule-based standalone version of a follow-up (the question itself when it is not one)."""
     previous_question = _last(history, "user")
-    previous_answer = strip_markers(_last(history, "assistant"))
+    # An answer opens with its short answer line: the sentences after it name things in context.
+    previous_answer = strip_markers(_last(history, "assistant").split("\n\n", 1)[-1])
     if not previous_question or not is_follow_up(question):
         return question
     subject = subject_phrase(previous_question)

