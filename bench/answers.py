@@ -90,6 +90,9 @@ class Outcome:
     answer_type: str = ""
     short_score: float = 0.0  # the short answer's summed backing (short_answer.py)
     short_typed: bool = False  # its label fits the expected type exactly
+    coverage: float = 0.0  # predicate terms in the answer's sentence
+    passage_coverage: float = 0.0  # predicate terms in the retrieved passages
+    week: str = ""  # ISO week of the question (cross-validation folds)
 
     def refused(self, threshold: float) -> bool:
         """Would the assistant refuse at this threshold?"""
@@ -120,6 +123,9 @@ def run_question(assistant: Any, question: str, gold: str, as_of: dt.date | None
         answer_type=retrieval.answer_type,
         short_score=found.score if found else 0.0,
         short_typed=bool(found and found.typed),
+        coverage=retrieval.coverage,
+        passage_coverage=retrieval.passage_coverage,
+        week=f"{as_of.isocalendar()[0]}-W{as_of.isocalendar()[1]:02d}" if as_of else "",
         id=question,
         answerable=True,
         evidence=retrieval.evidence,

@@ -29,14 +29,15 @@ from newsrag.dates import DateIntent, merge_filters, parse_question_dates
 from newsrag.embedding import Embedder
 from newsrag.engines import AnswerEngineError, Draft, ExtractiveEngine, LanguageModel, LLMEngine
 from newsrag.engines.base import Retrieval
+from newsrag.engines.extractive import short_answer_for
 from newsrag.keyword import Tokenizer
 from newsrag.manifest import MANIFEST_NAME, Manifest
 from newsrag.metadata_answers import metadata_answer
 from newsrag.models import Answer, Filters, Hit
-from newsrag.relevance import evidence_strength, score_candidates
+from newsrag.relevance import coverage, evidence_strength, predicate_terms, score_candidates
 from newsrag.retrieval import IndexFacts, QueryError, Retriever, clean_query, make_filters
 from newsrag.sentences import VectorCache
-from newsrag.short_answer import EntityFinder, answer_type
+from newsrag.short_answer import EntityFinder, ShortAnswer, answer_type
 
 __all__ = [
     "AnswerEngineError",
@@ -56,6 +57,9 @@ RECENCY_WEIGHT = 0.5
 EVENT_TEXT_BOOST = 0.3
 EVENT_PUBLISHED_BOOST = 0.15
 CONDENSE_MAX_TOKENS = 96
+# Answer types whose answer is always a named entity or number: without one there is no answer.
+# (A place or a thing may be a phrase: "close to the villages".)
+TYPES_WITH_ENTITIES = frozenset({"person", "number", "money", "percent", "date", "age", "duration"})
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,21 @@ class Assistant:
         timings["sentence_scoring"] = time.perf_counter() - step
         kind = answer_type(searched_for)
         evidence = evidence_strength(candidates)
+        step = time.perf_counter()
+        short = (
+            short_answer_for(searched_for, candidates, finder=self.entity_finder, kind=kind)
+            if candidates
+            else None
+        )
+        timings["short_answer"] = time.perf_counter() - step
+        terms = predicate_terms(intent.query, self.tokenizer)
+        sentences = [short.sentence.text] if short else []
+        sentences += [candidate.text for candidate in candidates[:1]]
+        covered = max((coverage(terms, text, self.tokenizer) for text in sentences), default=0.0)
+        # A word of the question no retrieved passage holds ("elected", "population"): the
+        # passages are about the same names, not about what is asked.
+        passages = " ".join(hit.chunk.text for hit in hits)
+        in_passages = coverage(terms, passages, self.tokenizer) if hits else 0.0
         return Retrieval(
             question=text,
             searched_for=searched_for,
@@ -364,7 +383,35 @@ class Assistant:
             started=started,
             notes=notes,
             answer_type=kind,
-            answerable=bool(hits) and evidence >= self.settings.refusal_threshold,
+            answerable=self.answerable(hits, evidence, kind, short, covered, in_passages),
+            short=short,
+            coverage=covered,
+            passage_coverage=in_passages,
+        )
+
+    def answerable(
+        self,
+        hits: Sequence[Hit],
+        evidence: float,
+        kind: str,
+        short: ShortAnswer | None,
+        covered: float,
+        in_passages: float = 1.0,
+    ) -> bool:
+        """Do the passages answer what is asked? (calibrated: docs/benchmarks.md "Answers")
+
+        Relevant enough (evidence), the expected type present when the question has one (a
+        "who" question needs a person's name), and the words it asks about (beyond the names and
+        places it shares with the passage) covered by the answer's sentence.
+        """
+        if not hits or evidence < self.settings.refusal_threshold:
+            return False
+        needs_type = kind in TYPES_WITH_ENTITIES and self.settings.answer_needs_type
+        if needs_type and (short is None or not short.typed):
+            return False
+        return (
+            covered >= self.settings.answer_min_coverage
+            and in_passages >= self.settings.answer_min_passage_coverage
         )
 
     def _finish(self, prepared: Retrieval, **fields: Any) -> Answer:

@@ -132,3 +132,62 @@ def score_candidates(
 def evidence_strength(candidates: Sequence[Candidate]) -> float:
     """How well the hits answer the question: the best sentence's relevance (0 when none)."""
     return max((candidate.score for candidate in candidates), default=0.0)
+
+
+_NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
+_QUESTION_WORDS = frozenset(
+    [
+        "who",
+        "whom",
+        "whose",
+        "what",
+        "which",
+        "when",
+        "where",
+        "why",
+        "how",
+        "many",
+        "much",
+        "long",
+        "old",
+        "often",
+        "far",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "name",
+    ]
+)
+
+
+def predicate_terms(question: str, tokenizer: TokenizerLike) -> set[str]:
+    """The question's content words beyond its names and places (stemmed): what it asks about.
+
+    "How old is the mayor of Makhmour?" -> {old, mayor}: a passage naming Makhmour's mayor
+    without an age covers "mayor" only.
+    """
+    names = " ".join(match.group(0) for match in _NAME_WORD.finditer(question))
+    name_tokens = set(tokenizer.tokens(names))
+    words = [
+        word for word in re.findall(r"[\w'’-]+", question) if word.casefold() not in _QUESTION_WORDS
+    ]
+    return set(tokenizer.tokens(" ".join(words))) - name_tokens
+
+
+def coverage(terms: set[str], text: str, tokenizer: TokenizerLike) -> float:
+    """Share of the terms that text contains (1.0 when there are none to cover)."""
+    if not terms:
+        return 1.0
+    return len(terms & set(tokenizer.tokens(text))) / len(terms)

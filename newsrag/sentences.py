@@ -196,11 +196,39 @@ def hit_sentences(hit: Hit, hit_index: int) -> list[Candidate]:
     return found
 
 
+# Page furniture that names the story without saying anything: breadcrumbs, time stamps,
+# bylines, photo credits, "Editing by"/"Reporting by" lines, "Read more" prompts.
+_FURNITURE = re.compile(
+    r"[›»]|\s\|\s|^(?:by|photo|photos|image|credit|editing|edited|reporting|reported|written"
+    r"|writing|additional\s+reporting|read\s+more|related|advertisement|copyright|©|source)\b"
+    r"|^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\((?:photo|image|credit)\b",
+    re.IGNORECASE,
+)
+
+
+def _letters(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def is_furniture(candidate: Candidate) -> bool:
+    """True for a dateline, breadcrumb, time stamp, byline or credit line."""
+    return _FURNITURE.search(candidate.text) is not None
+
+
+def is_headline(candidate: Candidate, title: str) -> bool:
+    """True for the headline repeated in the text (alone or with a dateline or outlet around it)."""
+    heading = _letters(title)
+    words = _letters(candidate.text)
+    return bool(heading) and heading in words and len(words) <= len(heading) + 40
+
+
 def is_answer_material(candidate: Candidate) -> bool:
-    """A sentence the extractive engine may quote: long enough, not a fragment, no instructions."""
+    """A sentence the extractive engine may quote: long enough, not a fragment, no instructions,
+    not page furniture (dateline, breadcrumb, byline, credit)."""
     text = candidate.text
     return (
         MIN_SENTENCE_CHARS <= len(text) <= MAX_SENTENCE_CHARS
         and len(text.split()) >= MIN_SENTENCE_WORDS
         and _INSTRUCTION_LIKE.search(text) is None
+        and not is_furniture(candidate)
     )

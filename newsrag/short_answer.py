@@ -49,7 +49,9 @@ _PERSON_NOUNS = (
     r"prince|princess|monarch|billionaire|journalist|presenter|pop star|model|tennis star|"
     r"head of state|world leader|figure|legend|icon|pitcher|driver|boxer|swimmer|gymnast|"
     r"suspect|victim|survivor|astronaut|scientist|designer|chef|filmmaker|producer|mp|peer|"
-    r"lawyer|attorney|general|officer|spokesman|spokeswoman|spokesperson|commander|pope"
+    r"lawyer|attorney|general|officer|spokesman|spokeswoman|spokesperson|commander|pope|colonel|"
+    r"major|captain|sergeant|lieutenant|soldier|fighter|militant|diplomat|envoy|ambassador|"
+    r"activist|protester|employee|worker|owner|heir|son|daughter|wife|husband|mother|father"
 )
 _PLACE_NOUNS = (
     r"country|countries|city|cities|state|states|nation|nations|town|island|region|province|"
@@ -87,20 +89,35 @@ _TYPE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"|century)\b|\bby\s+when\b|\bwhen\s+(?:did|does|will|was|is|were)\b",
             DATE,
         ),
-        (rf"\bwho(?:m|se)?\b|\b(?:which|what)\s+(?:\w+\s+){{0,3}}?(?:{_PERSON_NOUNS})\b", PERSON),
-        (
-            rf"^\W*where\b|\bwhere\s+(?:is|are|was|were|did|does|do|will)\b"
-            rf"|\b(?:which|what)\s+(?:\w+\s+){{0,3}}?(?:{_PLACE_NOUNS})\b|\bin\s+which\s+\w+",
-            PLACE,
-        ),
-        (rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?(?:{_ORGANIZATION_NOUNS})\b", ORGANIZATION),
-        (
-            r"\b(?:which|what)\s+(?!(?:is|are|was|were|did|does|do|has|have|had|happened|happens"
-            r"|will|would|can|could|should|about|if|else)\b)[a-z]+|\bname\s+the\b",
-            THING,
-        ),
+        (r"\bwho(?:m|se)?\b", PERSON),
+        (r"^\W*where\b|\bwhere\s+(?:is|are|was|were|did|does|do|will)\b|\bin\s+which\s+\w+", PLACE),
     )
 )
+# "Which <head noun>": the first noun of a known kind within the next few words decides.
+_HEAD_NOUNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"^(?:{_PERSON_NOUNS})$", re.IGNORECASE), PERSON),
+    (re.compile(rf"^(?:{_PLACE_NOUNS})$", re.IGNORECASE), PLACE),
+    (re.compile(rf"^(?:{_ORGANIZATION_NOUNS})$", re.IGNORECASE), ORGANIZATION),
+)
+_WHICH = re.compile(
+    r"\b(?:which|what)\s+(?!(?:is|are|was|were|did|does|do|has|have|had|happened|happens|will"
+    r"|would|can|could|should|about|if|else)\b)((?:[\w'’-]+\s+){0,3}[\w'’-]+)|\bname\s+the\b",
+    re.IGNORECASE,
+)
+
+
+def _head_kind(words: str) -> str:
+    """The kind of the first known noun among the words after "which"/"what" (THING if none)."""
+    tokens = words.split()
+    for index in range(len(tokens)):
+        for size in (2, 1):  # "head of state", "tennis star" before "state", "star"
+            phrase = " ".join(tokens[index : index + size]).casefold().strip("'’?,.")
+            for pattern, kind in _HEAD_NOUNS:
+                if pattern.match(phrase):
+                    return kind
+    return THING
+
+
 # How well an NER label answers each type (1 = the type's own label).
 _LABEL_FIT: dict[str, dict[str, float]] = {
     PERSON: {"PERSON": 1.0},
@@ -121,6 +138,13 @@ _LABEL_FIT: dict[str, dict[str, float]] = {
 _DURATION_UNIT = re.compile(
     r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b", re.IGNORECASE
 )
+# A name after a title is a person even where the small NER model misses it ("Colonel Srood").
+_TITLED_NAME = re.compile(
+    r"\b(?:Colonel|Col\.|General|Gen\.|Major|Captain|Capt\.|Lt\.|Lieutenant|Sergeant|Sgt\.|Mr\.?"
+    r"|Mrs\.?|Ms\.?|Dr\.?|President|Minister|Senator|Sen\.|Rep\.|Governor|Gov\.|Mayor|Judge"
+    r"|Justice|King|Queen|Prince|Princess|Pope|Commander|Sheikh|Imam|Chancellor|Speaker)\s+"
+    r"(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,2})"
+)
 _QUOTED = re.compile(r"[“\"‘]([^“”\"‘’]{2,80}?)[”\"’]")
 _STOP = word_set(
     "a an the of in on at to for by with from and or but is are was were be been has have had do "
@@ -134,7 +158,10 @@ def answer_type(question: str) -> str:
     for pattern, kind in _TYPE_PATTERNS:
         if pattern.search(question):
             return kind
-    return ""
+    which = _WHICH.search(question)
+    if which is None:
+        return ""
+    return _head_kind(which.group(1) or "")
 
 
 @dataclass(frozen=True)
@@ -189,7 +216,15 @@ class EntityFinder:
                     for match in _QUOTED.finditer(text)
                     if len(match.group(1).split()) <= 8
                 )
-                self._cache[text] = entities + quoted
+                titled = tuple(
+                    Entity(match.group("name"), "PERSON", match.start("name"), match.end("name"))
+                    for match in _TITLED_NAME.finditer(text)
+                    if not any(
+                        e.label == "PERSON" and e.start <= match.start("name") < e.end
+                        for e in entities
+                    )
+                )
+                self._cache[text] = entities + quoted + titled
             if len(self._cache) > 50_000:  # bounded: drop the oldest half
                 for key in list(self._cache)[:25_000]:
                     del self._cache[key]
@@ -231,7 +266,7 @@ def _rule_entities(text: str) -> tuple[Entity, ...]:
         )
         found.append(Entity(value, label, match.start(), match.start() + len(value)))
     for match in _CAPITALISED.finditer(text):
-        value = match.group(0).strip()
+        value = match.group(0).strip().rstrip(".")
         if match.start() == 0 or value.casefold() in _STOP:
             continue
         found.append(Entity(value, "PERSON", match.start(), match.start() + len(value)))
@@ -276,8 +311,13 @@ def _widen_pair(sentence: str, first: Entity, entities: Sequence[Entity]) -> Ent
     return first
 
 
-def _fits(kind: str, entity: Entity) -> float:
+_AGE_CONTEXT = re.compile(r"\baged?\b|\byears?[- ]old\b|\b\d{1,3}-year-old\b", re.IGNORECASE)
+
+
+def _fits(kind: str, entity: Entity, sentence: str = "") -> float:
     fit = _LABEL_FIT.get(kind, _LABEL_FIT[THING]).get(entity.label, 0.0)
+    if kind == AGE and not _AGE_CONTEXT.search(sentence):
+        fit *= 0.3  # a number is an age only where the text says "aged 40" or "40 years old"
     if (
         kind == DURATION
         and entity.label in ("DATE", "TIME")
@@ -317,7 +357,7 @@ def find_short_answer(
         seen_here: set[str] = set()
         for entity in entities:
             entity = _widen_pair(candidate.raw, entity, entities)
-            fit = _fits(kind or THING, entity)
+            fit = _fits(kind or THING, entity, candidate.raw)
             words = _content_words(entity.text)
             if fit <= 0 or not words or words <= question_words:
                 continue  # no fit, or a name the question already holds

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from newsrag.models import Filters, Hit
 from newsrag.sentences import Candidate, VectorCache
+from newsrag.short_answer import ShortAnswer
 
 
 @dataclass
@@ -25,7 +26,10 @@ class Retrieval:
     started: float
     notes: list[str] = field(default_factory=list)  # what the filters did, one line each
     answer_type: str = ""  # expected answer type of the question (short_answer.answer_type)
-    answerable: bool = True  # the evidence addresses what is asked (relevance.answerability)
+    answerable: bool = True  # the evidence addresses what is asked (Assistant.answerable)
+    short: ShortAnswer | None = None  # the short answer found in the candidates, if any
+    coverage: float = 0.0  # share of the question's predicate terms the answer's sentence holds
+    passage_coverage: float = 0.0  # ... that the retrieved passages hold
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ class ExtractiveEngine:
         selected = select_sentences(
             retrieval.candidates, limit=self.sentences, cache=retrieval.cache
         )
-        short = short_answer_for(
+        short = retrieval.short or short_answer_for(
             retrieval.searched_for,
             retrieval.candidates,
             finder=self.finder,
