@@ -115,6 +115,7 @@ def run_question(assistant: Any, question: str, gold: str, as_of: dt.date | None
         retrieval.candidates,
         finder=assistant.entity_finder,
         kind=retrieval.answer_type,
+        outlets={index: hit.article.source for index, hit in enumerate(retrieval.hits)},
     )
     return Outcome(
         question=question,

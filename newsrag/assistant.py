@@ -358,7 +358,13 @@ class Assistant:
         evidence = evidence_strength(candidates)
         step = time.perf_counter()
         short = (
-            short_answer_for(searched_for, candidates, finder=self.entity_finder, kind=kind)
+            short_answer_for(
+                searched_for,
+                candidates,
+                finder=self.entity_finder,
+                kind=kind,
+                outlets={index: hit.article.source for index, hit in enumerate(hits)},
+            )
             if candidates
             else None
         )

@@ -265,6 +265,15 @@ def evaluate_golden(
         absent = answer is not None and not pattern.found_in(text)
         contains_hits += absent
         checks.append(_check(f"not_contains {pattern.raw!r}", absent, "" if absent else "present"))
+    # The short answer: each `short` pattern must be in it.
+    short_text = answer.short_answer if answer is not None and not answer.refused else ""
+    short_hits = 0
+    for pattern in golden.short:
+        found = bool(short_text) and pattern.found_in(short_text)
+        short_hits += found
+        checks.append(
+            _check(f"short {pattern.raw!r}", found, "" if found else f"short answer {short_text!r}")
+        )
     # Expected articles: retrieved in the top k, and cited when it should answer.
     top = ranking[:k]
     first_rank = None
@@ -306,6 +315,7 @@ def evaluate_golden(
         "hit": (first_rank is not None) if retrieval_judged else None,
         "reciprocal_rank": (1.0 / first_rank if first_rank else 0.0) if retrieval_judged else None,
         "contains": [contains_hits, len(golden.contains) + len(golden.not_contains)],
+        "short": [short_hits, len(golden.short)],
         "citations": [precise, len(citations) if answered else 0],
         "expected_cited": [cited_count, len(golden.articles) if expects_answer else 0],
         "refusal_correct": refusal_correct,
@@ -315,6 +325,7 @@ def evaluate_golden(
         else {
             "rank": first_answer_rank((hit.chunk.text for hit in hits), gold),
             "in_answer": answer is not None and not answer.refused and contains_answer(text, gold),
+            "in_short": bool(short_text) and contains_answer(short_text, gold),
             "in_citation": answered and any(contains_answer(c.passage, gold) for c in citations),
         },
     }
@@ -436,6 +447,8 @@ def compute_metrics(
         metrics[f"answer_recall@{k}"] = value if golds else None
     metrics["answer_containment"] = _mean(gold["in_answer"] for gold in golds)
     metrics["citation_containment"] = _mean(gold["in_citation"] for gold in golds)
+    metrics["short_answer_containment"] = _mean(gold.get("in_short") for gold in golds)
+    metrics["short_answer_rate"] = _ratio(part.get("short", [0, 0]) for part in parts)
     return metrics
 
 

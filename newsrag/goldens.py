@@ -32,11 +32,16 @@ METRICS: dict[str, tuple[bool, str]] = {
     "latency_p95": (False, "95th percentile seconds per answer"),
     "answer_containment": (True, "share of gold answers contained in the answer text"),
     "citation_containment": (True, "share of gold answers contained in a cited passage"),
+    "short_answer_rate": (
+        True,
+        "share of `short` checks: the short answer holds the expected text",
+    ),
+    "short_answer_containment": (True, "share of gold answers contained in the short answer"),
 }
 RECALL_METRIC = re.compile(r"answer_recall@([1-9][0-9]?|100)")
 ENTRY_FIELDS = {
     "id", "question", "turns", "as_of", "since", "until", "sources", "k", "articles",
-    "contains", "not_contains", "refuse", "tags", "answer", "answerable",
+    "contains", "not_contains", "short", "refuse", "tags", "answer", "answerable",
 }  # fmt: skip
 TOP_FIELDS = {"thresholds", "goldens"}
 
@@ -186,6 +191,7 @@ class Golden:
     articles: tuple[ArticlePattern, ...] = ()
     contains: tuple[TextPattern, ...] = ()
     not_contains: tuple[TextPattern, ...] = ()
+    short: tuple[TextPattern, ...] = ()  # what the short answer must hold
     refuse: bool | None = None
     tags: tuple[str, ...] = ()
     answer: str | None = None  # gold answer string (bench files; answer-recall@k)
@@ -318,6 +324,7 @@ def _build_golden(entry: _Entry, seen_ids: set[str]) -> Golden:
         articles=entry.patterns("articles", ArticlePattern.parse),
         contains=entry.patterns("contains", TextPattern.parse),
         not_contains=entry.patterns("not_contains", TextPattern.parse),
+        short=entry.patterns("short", TextPattern.parse),
         refuse=refuse,
         tags=tuple(entry.text_list("tags")),
         answer=None if answer is None else str(answer),

@@ -314,6 +314,30 @@ def _widen_pair(sentence: str, first: Entity, entities: Sequence[Entity]) -> Ent
 _AGE_CONTEXT = re.compile(r"\baged?\b|\byears?[- ]old\b|\b\d{1,3}-year-old\b", re.IGNORECASE)
 
 
+# "LONDON, July 7 (Reuters) -", "(CNN) —", "WASHINGTON —": a dateline names where the story was
+# filed and who filed it, not an answer.
+_DATELINE = re.compile(
+    r"^\W{0,3}(?:[A-Z][\w.'’-]*(?:[ ,]+[A-Z0-9][\w.'’-]*){0,4}[ ,]*)?(?:\([^)]{1,40}\)\s*)?[-—–:]+\s"
+    r"|^\W{0,3}\([^)]{1,40}\)\s*[-—–:]*\s?"
+)
+_CURRENCY = "$£€¥"
+
+
+def dateline_end(sentence: str) -> int:
+    """Where a sentence's dateline ends (0 when it has none)."""
+    found = _DATELINE.match(sentence)
+    return found.end() if found and found.end() <= 60 else 0
+
+
+def _with_currency(sentence: str, entity: Entity) -> Entity:
+    """ "10,000" written "$10,000": the symbol belongs to the amount."""
+    if entity.start > 0 and sentence[entity.start - 1] in _CURRENCY:
+        return Entity(
+            sentence[entity.start - 1 : entity.end], entity.label, entity.start - 1, entity.end
+        )
+    return entity
+
+
 def _fits(kind: str, entity: Entity, sentence: str = "") -> float:
     fit = _LABEL_FIT.get(kind, _LABEL_FIT[THING]).get(entity.label, 0.0)
     if kind == AGE and not _AGE_CONTEXT.search(sentence):
@@ -339,8 +363,13 @@ def find_short_answer(
     *,
     finder: EntityFinder,
     kind: str | None = None,
+    outlets: dict[int, str] | None = None,
 ) -> ShortAnswer | None:
-    """The best-backed span of the expected type in the top sentences, or None."""
+    """The best-backed span of the expected type in the top sentences, or None.
+
+    outlets: hit index -> the outlet that published it (never the answer about its own story).
+    """
+    outlets = outlets or {}
     kind = answer_type(question) if kind is None else kind
     if not candidates or not kind:
         return None  # no type to look for ("what did X say"): phrase_answer stands in
@@ -355,8 +384,12 @@ def find_short_answer(
     best_seen: dict[str, tuple[float, Candidate, Entity, bool]] = {}
     for candidate, entities in zip(pool, finder.entities([c.raw for c in pool]), strict=True):
         seen_here: set[str] = set()
+        skip_until = dateline_end(candidate.raw)
+        outlet = _key(outlets.get(candidate.hit_index, ""))
         for entity in entities:
-            entity = _widen_pair(candidate.raw, entity, entities)
+            if entity.start < skip_until:
+                continue  # the dateline's place and agency
+            entity = _with_currency(candidate.raw, _widen_pair(candidate.raw, entity, entities))
             fit = _fits(kind or THING, entity, candidate.raw)
             words = _content_words(entity.text)
             if fit <= 0 or not words or words <= question_words:
@@ -364,8 +397,8 @@ def find_short_answer(
             if len(entity.text.split()) > MAX_SHORT_WORDS:
                 continue
             key = _key(entity.text)
-            if not key or key in seen_here:
-                continue
+            if not key or key in seen_here or (outlet and (key in outlet or outlet in key)):
+                continue  # the outlet that published the passage is not what it reports
             seen_here.add(key)
             value = max(candidate.score, 0.0) * fit
             totals[key] = totals.get(key, 0.0) + value
@@ -373,6 +406,20 @@ def find_short_answer(
                 best_seen[key] = (value, candidate, entity, fit >= 1.0)
     if not totals:
         return None
+    # "Beth" and "Beth Mead", "UCLA" and "USC and UCLA": the fuller name gets the shorter's votes.
+    merged = dict(totals)
+    for short_key in totals:
+        words = set(short_key.split())
+        fuller = [
+            other
+            for other in totals
+            if other != short_key and words < set(other.split()) and len(other.split()) <= 6
+        ]
+        if fuller:
+            target = max(fuller, key=lambda other: totals[other])
+            merged[target] += totals[short_key]
+            merged[short_key] = 0.0
+    totals = merged
     key = max(totals, key=lambda name: (totals[name], best_seen[name][0]))
     _, sentence, entity, typed = best_seen[key]
     text = entity.text.strip(" ,;:")

@@ -67,10 +67,15 @@ def with_sentence(selected: list[Candidate], sentence: Candidate, *, limit: int)
 
 
 def short_answer_for(
-    question: str, candidates: Sequence[Candidate], *, finder: EntityFinder, kind: str
+    question: str,
+    candidates: Sequence[Candidate],
+    *,
+    finder: EntityFinder,
+    kind: str,
+    outlets: dict[int, str] | None = None,
 ) -> ShortAnswer | None:
     """The typed span of the top sentences, else a phrase of the best sentence."""
-    found = find_short_answer(question, candidates, finder=finder, kind=kind)
+    found = find_short_answer(question, candidates, finder=finder, kind=kind, outlets=outlets)
     if found is not None or not candidates:
         return found
     phrase = phrase_answer(question, candidates[0])
@@ -101,6 +106,7 @@ class ExtractiveEngine:
             retrieval.candidates,
             finder=self.finder,
             kind=retrieval.answer_type,
+            outlets={index: hit.article.source for index, hit in enumerate(retrieval.hits)},
         )
         if short is not None:
             selected = with_sentence(selected, short.sentence, limit=self.sentences)
