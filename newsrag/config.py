@@ -83,3 +83,7 @@ class Settings(BaseSettings):
     api_key: str | None = None
     allow_public_without_key: bool = False
     max_concurrent_answers: int = Field(default=4, ge=1)
+    # Wrong API keys or UI passwords per client address per minute before it gets 429s.
+    max_failed_auth_per_minute: int = Field(default=10, ge=1)
+    # Seconds a request may take to send the body it declares (API: in all; UI: between parts).
+    request_body_timeout: float = Field(default=30.0, gt=0)
