@@ -165,7 +165,9 @@ def install_error_handlers(app: FastAPI) -> None:
 def _template_regex(template: str) -> re.Pattern[str]:
     """An OpenAPI path template ("/api/articles/{article_id}") as a regex of concrete paths."""
     parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts))
+    return re.compile(
+        "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    )
 
 
 def install_fallback_routes(app: FastAPI) -> None:

@@ -38,10 +38,7 @@ def streamed(client: openai.OpenAI, **request: Any) -> tuple[list[str], list[Any
     """The content deltas of a streamed completion, and every chunk."""
     chunks = list(client.chat.completions.create(stream=True, **request))
     deltas = [
-        choice.delta.content
-        for chunk in chunks
-        for choice in chunk.choices
-        if choice.delta.content
+        choice.delta.content for chunk in chunks for choice in chunk.choices if choice.delta.content
     ]
     return deltas, chunks
 
