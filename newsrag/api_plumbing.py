@@ -234,6 +234,10 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
     return receive
 
 
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+
+
 def docs_static_folder() -> Path:
     """The Swagger UI and ReDoc assets shipped in the fastapi-offline wheel (a dependency)."""
     spec = importlib.util.find_spec("fastapi_offline")
@@ -248,10 +252,21 @@ def docs_static_folder() -> Path:
 def install_docs(app: FastAPI) -> None:
     """Swagger UI at /docs and ReDoc at /redoc, every asset served from here (no CDN, no fonts)."""
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
 
-    app.mount("/docs-static", StaticFiles(directory=docs_static_folder()), name="docs-static")
+    folder = docs_static_folder()
+    redoc_bundle: list[bytes] = []
+
+    @app.get("/docs-static/redoc.standalone.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        # ReDoc's sidebar shows a logo from cdn.redoc.ly: the bundle served here shows none.
+        if not redoc_bundle:
+            original = (folder / "redoc.standalone.js").read_bytes()
+            redoc_bundle.append(original.replace(REDOC_LOGO, EMPTY_IMAGE))
+        return Response(redoc_bundle[0], media_type="text/javascript")
+
+    app.mount("/docs-static", StaticFiles(directory=folder), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger(request: Request) -> HTMLResponse:

@@ -431,7 +431,7 @@ def wait_until_ready(process: subprocess.Popen[bytes], port: int, key: str, limi
         try:
             response = httpx.get(
                 f"http://127.0.0.1:{port}/api/health",
-                headers={"Authorization": f"Bearer {key}"},
+                headers={"Authorization": f"Bearer {key}"} if key else {},
                 timeout=2,
             )
             if response.status_code == 200:
