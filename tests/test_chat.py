@@ -79,7 +79,54 @@ def test_person_names_and_subjects() -> None:
             [("user", "How long did the airstrikes on Qarachokh mountain last?"),
              ("assistant", STRIKES_ANSWER)],
             "And in 2018?",
-            "And in 2018 (the airstrikes on Qarachokh mountain)?",
+            "How long did the airstrikes on Qarachokh mountain last in 2018?",
+        ),
+        # Imperative first turns: their object is the subject.
+        (
+            [("user", "Tell me about the airstrikes on Qarachokh mountain."),
+             ("assistant", STRIKES_ANSWER)],
+            "How long did they last?",
+            "How long did the airstrikes on Qarachokh mountain last?",
+        ),
+        (
+            [("user", "Could you describe the coalition strikes near Makhmour?"),
+             ("assistant", STRIKES_ANSWER)],
+            "When did they start?",
+            "When did the coalition strikes near Makhmour start?",
+        ),
+        (
+            [("user", "Tell me about the airstrikes on Qarachokh mountain."),
+             ("assistant", STRIKES_ANSWER)],
+            "And in 2018?",
+            "Tell me about the airstrikes on Qarachokh mountain in 2018.",
+        ),
+        # Elliptical turns take the last question's frame.
+        (
+            [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
+            "And of Erbil?",
+            "Who is the mayor of Erbil?",
+        ),
+        (
+            [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
+            "What about Erbil?",
+            "Who is the mayor of Erbil?",
+        ),
+        (
+            [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
+            "And the governor?",
+            "Who is the governor of Makhmour?",
+        ),
+        (
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "What about the ground operation?",
+            "How long did the ground operation last?",
+        ),
+        (
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "Tell me more.",
+            "Tell me more about the airstrikes on Qarachokh mountain.",
         ),
         (
             [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
