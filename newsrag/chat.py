@@ -217,7 +217,7 @@ def resolve_ellipsis(fragment: str, previous_question: str) -> str | None:
         replaced = core[::-1].replace(previous_names[-1][::-1], fragment[::-1], 1)[::-1]
         return f"{join(replaced)}{mark}"
     subject = subject_phrase(previous_question)
-    head, of, rest = subject.partition(" of ")
+    head, of, _rest = subject.partition(" of ")
     if of and " of " not in fragment and head in core:
         subject = head  # "the mayor of Makhmour" + "And the governor?": "the governor of Makhmour"
     if subject and subject in core and subject != core:
