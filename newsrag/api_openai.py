@@ -35,6 +35,7 @@ from newsrag.api_plumbing import (
     open_stream,
     stream_error,
 )
+from newsrag.chat import quoted
 
 MODEL_NAME = "newsrag"
 SOURCES_MODEL_NAME = "newsrag-sources"
@@ -97,8 +98,8 @@ def sources_markdown(citations: Sequence[Any]) -> str:
         facts = ", ".join(
             escape_markdown(part) for part in (citation.source, citation.date or "undated") if part
         )
-        quote = escape_markdown(_without_outer_quotes(citation.quote))
-        lines.append(f"{citation.number}. {heading} — {facts}: “{quote}”")
+        quote = escape_markdown(quoted(citation.quote))
+        lines.append(f"{citation.number}. {heading} — {facts}: {quote}")
     return "\n".join(lines)
 
 

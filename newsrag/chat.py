@@ -331,15 +331,7 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
         lines.append("(filters: " + "; ".join(parts) + ")")
     if answer.citations:
         lines.append("")
-        lines.append("Sources:")
-        for citation in answer.citations:
-            facts = ", ".join(
-                part for part in (citation.source, citation.date or "undated") if part
-            )
-            lines.append(f"[{citation.number}] {citation.title} — {facts}")
-            if citation.url:
-                lines.append(f"    {citation.url}")
-            lines.append(f"    “{' '.join(citation.quote.split())}”")
+        lines.append(render_sources(answer))
     elif answer.refused and answer.hits:
         lines.append("")
         lines.append("Closest passages:")
@@ -350,4 +342,30 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
             passage = " ".join(hit.chunk.text.split())
             lines.append(f"- {hit.article.title} — {facts}")
             lines.append(f"    {passage[:240]}{'…' if len(passage) > 240 else ''}")
+    return "\n".join(lines)
+
+
+OPENING_QUOTES = '"“„«‘'
+CLOSING_QUOTES = '"”»’'
+
+
+def quoted(text: str) -> str:
+    """Text in quotation marks, once: a quote that already opens or closes with one keeps its own."""
+    line = " ".join(text.split())
+    opening = "" if line[:1] in OPENING_QUOTES else "“"
+    closing = "" if line[-1:] in CLOSING_QUOTES else "”"
+    return f"{opening}{line}{closing}"
+
+
+def render_sources(answer: Answer) -> str:
+    """The "Sources:" block of an answer: number, title, outlet, date, URL and quote ("" if none)."""
+    if not answer.citations:
+        return ""
+    lines = ["Sources:"]
+    for citation in answer.citations:
+        facts = ", ".join(part for part in (citation.source, citation.date or "undated") if part)
+        lines.append(f"[{citation.number}] {citation.title} — {facts}")
+        if citation.url:
+            lines.append(f"    {citation.url}")
+        lines.append(f"    {quoted(citation.quote)}")
     return "\n".join(lines)

@@ -7,10 +7,36 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from newsrag.config import Settings
 
+
+def _flags_without_metavar(params: list[Any]) -> list[Any]:
+    """Show --json, --help... as flags in --help, not as options taking a <bool>."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
+            param.metavar = ""
+    return params
+
+
+class FlagsAsFlags(TyperGroup):
+    """The command group: every command's boolean flags print without a value placeholder."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_metavar(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not getattr(command, "_newsrag_flags", False):
+            original = command.get_params
+            command.get_params = lambda context: _flags_without_metavar(original(context))  # type: ignore[method-assign,assignment]
+            command._newsrag_flags = True  # type: ignore[attr-defined]
+        return command
+
+
 app = typer.Typer(
+    cls=FlagsAsFlags,
     name="newsrag",
     help="Chat and Q&A over a corpus of news articles, every claim cited to its passage.",
     no_args_is_help=True,
@@ -31,13 +57,53 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+OPTION_NAMES = {"index_dir": "--index"}
+
+
+def allowed_values(name: str) -> str:
+    """What a setting accepts, from its declaration: choices, a type, a range."""
+    import typing
+
+    info = Settings.model_fields[name]
+    choices = typing.get_args(info.annotation) if typing.get_origin(info.annotation) else ()
+    if typing.get_origin(info.annotation) is typing.Literal:
+        return "one of " + ", ".join(str(choice) for choice in choices)
+    kinds: dict[Any, str] = {int: "a whole number", float: "a number", bool: "true or false"}
+    kind = kinds.get(info.annotation, "a value")
+    bounds = []
+    for rule in info.metadata:
+        for attribute, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            limit = getattr(rule, attribute, None)
+            if limit is not None:
+                bounds.append(f"{word} {limit}")
+    return kind + (" " + " and ".join(bounds) if bounds else "")
+
+
+def describe_settings_error(error: Any, given: dict[str, Any]) -> str:
+    """One line for a pydantic ValidationError of Settings: the variable, its value, what is allowed."""
+    problems = error.errors()
+    first = problems[0]
+    name = str(first["loc"][0]) if first.get("loc") else ""
+    if name not in Settings.model_fields:
+        return f"bad setting: {first.get('msg', error)}"
+    variable = f"NEWSRAG_{name.upper()}"
+    value = first.get("input")
+    more = f" (and {len(problems) - 1} more bad settings)" if len(problems) > 1 else ""
+    if name in given:
+        option = OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+        return f"bad option {option} {value!r} ({variable}): use {allowed_values(name)}{more}"
+    return f"bad setting {variable}={value!r}: use {allowed_values(name)}{more}"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from env/.env with command-line overrides (None means: not given)."""
+    from pydantic import ValidationError
+
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
-    except Exception as error:  # pydantic ValidationError: name the field
-        raise fail(f"bad setting: {error}".replace("\n", " "), EXIT_NOTHING) from error
+    except ValidationError as error:  # one line naming the variable, not pydantic's dump
+        raise fail(describe_settings_error(error, given), EXIT_NOTHING) from error
 
 
 IndexOption = Annotated[
@@ -434,34 +500,35 @@ def chat(
     engine: EngineOption = None,
     index: IndexOption = None,
 ) -> None:
-    """A conversation in the terminal: follow-ups keep context; /new starts over, /quit ends."""
+    """A conversation in the terminal: follow-ups keep context, arrows recall earlier lines.
+
+    Commands: /help, /sources, /since DATE, /until DATE, /new, /quit. History is kept in
+    NEWSRAG_CHAT_HISTORY_FILE. Exit codes: 0 /quit or Ctrl-D; 130 Ctrl-C; 2 bad option; 3 index.
+    """
+    import datetime as dt
+
     from newsrag.assistant import AnswerEngineError
-    from newsrag.chat import ChatSession, render_answer_text
+    from newsrag.chat import ChatSession
+    from newsrag.chat_terminal import run_chat
     from newsrag.retrieval import QueryError
 
     settings = load_settings(index_dir=index, engine=engine)
+    days: dict[str, dt.date | None] = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            days[name] = dt.date.fromisoformat(value) if value else None
+        except ValueError as error:
+            raise fail(f"--{name} {value!r} is not a date: use YYYY-MM-DD", EXIT_NOTHING) from error
     session = ChatSession(open_assistant(settings))
-    typer.echo(f"newsrag chat ({session.assistant.engine_name}). /new starts over, /quit ends.")
-    while True:
-        try:
-            question = input("\nyou> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            typer.echo("")
-            return
-        if question in ("/quit", "/exit"):
-            return
-        if question == "/new":
-            session.reset()
-            typer.echo("(new conversation)")
-            continue
-        if not question:
-            continue
-        try:
-            answer = session.ask(question, k=k, since=since, until=until, sources=source)
-        except (QueryError, AnswerEngineError) as error:
-            typer.echo(f"error: {error}", err=True)
-            continue
-        typer.echo("\n" + render_answer_text(answer))
+    history = Path(settings.chat_history_file).expanduser() if settings.chat_history_file else None
+    run_chat(
+        session,
+        errors=(QueryError, AnswerEngineError),
+        history_file=history,
+        k=k,
+        sources=source,
+        **days,
+    )
 
 
 def main() -> None:

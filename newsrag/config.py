@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     refusal_threshold: float = 0.35
     max_question_chars: int = Field(default=2000, ge=1)
 
+    # `newsrag chat`: the lines typed, for the arrow keys in later sessions ("" keeps none).
+    chat_history_file: str = "~/.local/state/newsrag/chat_history"
+
     # Serving
     host: str = "127.0.0.1"
     port: int = 7860
