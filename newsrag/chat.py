@@ -347,14 +347,19 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
 
 OPENING_QUOTES = '"“„«‘'
 CLOSING_QUOTES = '"”»’'
+QUOTE_MARKS = set('"“”„«»')
 
 
 def quoted(text: str) -> str:
-    """Text in quotation marks, once: a quote that already opens or closes with one keeps its own."""
+    """Text in quotation marks, once: a quote already in its own marks is left as it is, and one
+    with quotation marks inside gets single marks around it (nested quotes), never doubled ones."""
     line = " ".join(text.split())
-    opening = "" if line[:1] in OPENING_QUOTES else "“"
-    closing = "" if line[-1:] in CLOSING_QUOTES else "”"
-    return f"{opening}{line}{closing}"
+    inner = line[1:-1]
+    if line[:1] in OPENING_QUOTES and line[-1:] in CLOSING_QUOTES and not set(inner) & QUOTE_MARKS:
+        return line
+    if set(line) & QUOTE_MARKS:
+        return f"‘{line}’"
+    return f"“{line}”"
 
 
 def render_sources(answer: Answer) -> str:

@@ -218,4 +218,36 @@ def test_chat_command_keeps_context(seed_index: Settings) -> None:
     assert result.exit_code == 0, result.output
     assert "Rizgar Mohammed" in result.stdout
     assert "(searched for: What did Rizgar Mohammed" in result.stdout
-    assert "presence and activities of Daesh" in result.stdout
+    assert "presence and activities of Daesh" in " ".join(result.stdout.split())
+
+
+def test_imperative_then_follow_up_on_the_seeds(assistant: Assistant) -> None:
+    session = ChatSession(assistant)
+    session.ask("Tell me about the airstrikes on Qarachokh mountain.")
+    answer = session.ask("How long did they last?")
+    assert answer.searched_for == "How long did the airstrikes on Qarachokh mountain last?"
+    assert "two days" in answer.text
+
+
+def test_quotes_are_shown_once() -> None:
+    from newsrag.chat import quoted
+
+    assert quoted("“lasted two days.”") == "“lasted two days.”"
+    assert quoted("lasted two days.") == "“lasted two days.”"
+    assert quoted("the airstrikes “lasted two days.”") == "‘the airstrikes “lasted two days.”’"
+    assert quoted("“Daesh is a fact,” Mohammed said.") == "‘“Daesh is a fact,” Mohammed said.’"
+
+
+def test_ask_command_shows_each_quote_once(seed_index: Settings) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "ask",
+            "How long did the airstrikes on Qarachokh mountain last?",
+            "--index",
+            str(seed_index.index_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for doubled in ("““", "””", "“ “", "” ”"):
+        assert doubled not in result.stdout, result.stdout
