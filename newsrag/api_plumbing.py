@@ -57,25 +57,33 @@ class BodyLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _refuse(send, ApiError(413, self._too_large()))
             return
-        body = bytearray()
         try:
             with anyio.fail_after(self.read_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        await self.app(scope, _replay([message]), send)
-                        return
-                    body.extend(message.get("body", b""))
-                    if len(body) > self.max_bytes:
-                        await _refuse(send, ApiError(413, self._too_large()))
-                        return
-                    if not message.get("more_body", False):
-                        break
+                body, ended = await self._read_body(receive)
         except TimeoutError:
             await _refuse(send, self._timed_out())
             return
-        replay: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+        if body is None:
+            await _refuse(send, ApiError(413, self._too_large()))
+            return
+        if ended is not None:  # the client left before its body was read
+            await self.app(scope, _replay([ended]), send)
+            return
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
         await self.app(scope, _replay(replay, then=receive), send)
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Message | None]:
+        """The whole body (None when over max_bytes), or the message that ended the request."""
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"", message
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_bytes:
+                return None, None
+            if not message.get("more_body", False):
+                return bytes(body), None
 
     async def _pass_through(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run a non-API request with an idle timeout on each read of its body."""
