@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +31,8 @@ class FlagsAsFlags(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None and not getattr(command, "_newsrag_flags", False):
+            if command.help:  # docstring lines re-flowed: rich keeps their single line breaks
+                command.help = re.sub(r"(?<!\n)\n(?!\n)", " ", inspect.cleandoc(command.help))
             original = command.get_params
             command.get_params = lambda context: _flags_without_metavar(original(context))  # type: ignore[method-assign,assignment]
             command._newsrag_flags = True  # type: ignore[attr-defined]
