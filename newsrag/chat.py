@@ -196,8 +196,12 @@ def _frame(previous_question: str) -> tuple[str, str, str]:
     return core, verb, mark
 
 
-def resolve_ellipsis(fragment: str, previous_question: str) -> str | None:
-    """The last question with the fragment put in its place, or None when no rule fits."""
+def resolve_ellipsis(fragment: str, previous_question: str, *, opened: bool = True) -> str | None:
+    """The last question with the fragment put in its place, or None when no rule fits.
+
+    opened: the turn began with "and", "what about"...; only then may a bare noun phrase take the
+    place of the last question's subject (a short new question must not be merged into the old).
+    """
     core, verb, mark = _frame(previous_question)
     join = (lambda text: f"{text} {verb}".strip()) if verb else (lambda text: text)
     if MORE_PLEASE.match(fragment):
@@ -206,12 +210,15 @@ def resolve_ellipsis(fragment: str, previous_question: str) -> str | None:
         fragment = f"in {fragment}"
     first = fragment.split()[0].casefold()
     if first in PREPOSITIONS:
+        fragment = first + fragment[len(first) :]  # "In 2018" mid-sentence: "in 2018"
         # The same preposition in the last question: replace its phrase ("of Makhmour" -> "of
         # Erbil"); otherwise the phrase is added at the end ("... last in 2018?").
         same = list(re.finditer(rf"\b{re.escape(first)}\s+", core, flags=re.IGNORECASE))
         if same and same[-1].start() > 0:
             return f"{join(core[: same[-1].start()] + fragment)}{mark}"
         return f"{join(core)} {fragment}{mark}"
+    if not opened:
+        return None
     previous_names = [name for name in names(core) if not core.startswith(name)]
     if fragment[:1].isupper() and names(fragment) == [fragment] and previous_names:
         replaced = core[::-1].replace(previous_names[-1][::-1], fragment[::-1], 1)[::-1]
@@ -235,7 +242,8 @@ def rewrite_follow_up(question: str, history: Sequence[TurnLike]) -> str:
         return question
     fragment = _fragment(question)
     if fragment:
-        resolved = resolve_ellipsis(fragment, previous_question)
+        opened = bool(ELLIPSIS_OPENER.match(" ".join(question.split())))
+        resolved = resolve_ellipsis(fragment, previous_question, opened=opened)
         if resolved:
             return " ".join(resolved.split())
     subject = subject_phrase(previous_question)

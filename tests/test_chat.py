@@ -125,6 +125,18 @@ def test_person_names_and_subjects() -> None:
         (
             [("user", "How long did the airstrikes on Qarachokh mountain last?"),
              ("assistant", STRIKES_ANSWER)],
+            "In 2018?",
+            "How long did the airstrikes on Qarachokh mountain last in 2018?",
+        ),
+        (  # a short new question without an opener is not merged into the last one
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "Makhmour attacks?",
+            "Makhmour attacks (the airstrikes on Qarachokh mountain)?",
+        ),
+        (
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
             "Tell me more.",
             "Tell me more about the airstrikes on Qarachokh mountain.",
         ),
