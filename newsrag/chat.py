@@ -59,6 +59,13 @@ MORE_PLEASE = re.compile(
     r"^(?:tell\s+me\s+more|more|go\s+on|continue|more\s+details|details|elaborate)$",
     re.IGNORECASE,
 )
+# "What did X say about Y?": the topic Y is what a later "they/it" points at, not "X say about Y".
+REPORTED_TOPIC = re.compile(
+    r"^.+?\s+(?:say|said|tell|told|think|thought|report|reported|write|wrote|speak|spoke|talk|"
+    r"talked|know|knew|hear|heard|ask|asked|feel|felt|warn|warned)\s+(?:about|of|on|regarding)\s+"
+    r"(.+)$",
+    re.IGNORECASE,
+)
 PREPOSITIONS = word_set(
     "in on at of for from since before after during near around by about with between until "
     "inside outside across against"
@@ -147,6 +154,9 @@ def subject_phrase(question: str) -> str:
     if requested != text:
         return requested  # "Tell me about the airstrikes on X" -> "the airstrikes on X"
     body = QUESTION_HEAD.sub("", text, count=1)
+    reported = REPORTED_TOPIC.match(body)
+    if reported:
+        return reported.group(1)  # "Sirwan Barzani say about the airstrikes" -> "the airstrikes"
     words = body.split()
     if len(words) >= 3 and words[-1].casefold() in TRAILING_VERBS:
         words = words[:-1]

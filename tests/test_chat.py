@@ -81,6 +81,12 @@ def test_person_names_and_subjects() -> None:
             "And in 2018?",
             "How long did the airstrikes on Qarachokh mountain last in 2018?",
         ),
+        (  # "say about Y": Y is what "they" points at
+            [("user", "What did Sirwan Barzani say about the airstrikes?"),
+             ("assistant", STRIKES_ANSWER)],
+            "How long did they last?",
+            "How long did the airstrikes last?",
+        ),
         # Imperative first turns: their object is the subject.
         (
             [("user", "Tell me about the airstrikes on Qarachokh mountain."),
