@@ -178,7 +178,7 @@ def openai_router(
 ) -> APIRouter:
     """The /v1 routes over a server.Backend."""
     router = APIRouter(prefix="/v1", dependencies=dependencies, responses=responses)
-    counters: dict[str, TokenCounter] = {}
+    counters: dict[str, TokenCounter] = {}  # made on the first request: the model loads lazily
 
     def counter(assistant: Any) -> TokenCounter:
         if "tokens" not in counters:
