@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -424,7 +425,12 @@ def ask(
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
-        typer.echo(render_answer_text(answer))
+        text = render_answer_text(answer)
+        if sys.stdout.isatty():  # wrapped for a person; piped output keeps one line per claim
+            from newsrag.chat_terminal import terminal_width, wrap
+
+            text = wrap(text, terminal_width())
+        typer.echo(text)
 
 
 @app.command()

@@ -128,3 +128,26 @@ def test_wrap_keeps_words_urls_and_hanging_indents() -> None:
     assert wrapped[0] == "[1] Coalition continues strikes against"
     assert wrapped[1].startswith("    IS remnants")  # under the title, not under [1]
     assert f"    {url}" in wrapped  # a long URL stays whole
+
+
+def test_ask_wraps_for_a_terminal_only(seed_index: Settings) -> None:
+    question = "How long did the airstrikes on Qarachokh mountain last?"
+    executable = Path(sys.executable).with_name("newsrag")
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    child = pexpect.spawn(
+        str(executable),
+        ["ask", question, "--index", str(seed_index.index_dir)],
+        env=env,
+        dimensions=(40, 50),
+        encoding="utf-8",
+        timeout=ANSWER_SECONDS,
+    )
+    child.expect(pexpect.EOF)
+    lines = printed(child).splitlines()
+    assert "two days" in " ".join(lines) and max(len(line) for line in lines) <= 50
+    from typer.testing import CliRunner
+
+    from newsrag.cli import app
+
+    piped = CliRunner().invoke(app, ["ask", question, "--index", str(seed_index.index_dir)])
+    assert max(len(line) for line in piped.stdout.splitlines()) > 50  # scripts get whole lines
