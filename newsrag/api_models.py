@@ -23,11 +23,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ErrorResponse(BaseModel):
-    """Every 4xx/5xx body: one readable line, plus details where there are some."""
+class ErrorBody(BaseModel):
+    """OpenAI's error object, used by every route."""
 
-    error: str = Field(description="What went wrong and what to do, in one line.")
+    message: str = Field(description="What went wrong and what to do, in one line.")
+    type: str = Field(description="invalid_request_error, requests (rate limits) or server_error.")
+    code: str | None = Field(default=None, description="A stable machine-readable reason.")
+    param: str | None = Field(default=None, description="The request field at fault, if one.")
     detail: Any = Field(default=None, description="Per-field problems, when the input was invalid.")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: {"error": {"message", "type", "code", "param", "detail"}}."""
+
+    error: ErrorBody
 
 
 # ---- shared pieces ---------------------------------------------------------------------------
@@ -108,13 +117,18 @@ class AnswerModel(BaseModel):
     """An answer whose claims carry [n] markers that point at `citations`."""
 
     question: str
-    text: str
+    short_answer: str = Field(default="", description="The direct answer; empty when none.")
+    short_answer_citation: int | None = Field(
+        default=None, description="The citation number the short answer is copied from."
+    )
+    text: str = Field(description="The short answer line, a blank line, the cited sentences.")
     citations: list[CitationModel]
     sentences: list[AnswerSentenceModel]
     searched_for: str = Field(description="The standalone query that was searched.")
     filters: FiltersModel
     refused: bool = Field(description="True when the articles do not answer the question.")
     engine: str
+    notes: list[str] = Field(default_factory=list, description="What the filters did.")
     timings: dict[str, float] = Field(default_factory=dict)
     hits: list[HitModel] | None = Field(default=None, description="With include_hits only.")
 
@@ -124,6 +138,10 @@ class AnswerModel(BaseModel):
 
 class SearchRequest(Strict):
     """POST /api/search."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "mayor of Makhmour", "k": 3}]}
+    )
 
     query: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, examples=["mayor of Makhmour"])
     k: int | None = Field(default=None, ge=1, le=MAX_K, description="Passages (default: top_k).")
@@ -151,6 +169,11 @@ class TurnModel(Strict):
 
 class AskRequest(Strict):
     """POST /api/ask and /api/ask/stream."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "Who is the mayor of Makhmour?"}]},
+    )
 
     question: str = Field(
         min_length=1, max_length=MAX_TEXT_CHARS, examples=["Who is the mayor of Makhmour?"]
@@ -233,13 +256,47 @@ class ChatMessage(BaseModel):
         return "\n".join(part.text or "" for part in self.content or [] if part.type == "text")
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's stream_options."""
+
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
 class ChatCompletionRequest(BaseModel):
     """POST /v1/chat/completions: OpenAI's fields; sampling options are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow")
-    model: str = Field(default="newsrag", max_length=200)
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "newsrag",
+                    "messages": [{"role": "user", "content": "Who is the mayor of Makhmour?"}],
+                }
+            ]
+        },
+    )
+    model: str = Field(
+        default="newsrag",
+        max_length=200,
+        description="newsrag, or newsrag-sources to get a Markdown Sources list in the content.",
+    )
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    include_sources: bool | None = Field(
+        default=None,
+        description="Append a Markdown 'Sources' list to the content (default: model newsrag-sources).",
+    )
+
+
+class Usage(BaseModel):
+    """Token counts (the embedding model's tokenizer)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
 
 
 class AssistantMessage(BaseModel):
@@ -247,6 +304,7 @@ class AssistantMessage(BaseModel):
 
     role: Literal["assistant"] = "assistant"
     content: str
+    refusal: str | None = None
     citations: list[CitationModel] = Field(default_factory=list)
     refused: bool = False
 
@@ -256,6 +314,7 @@ class ChatChoice(BaseModel):
 
     index: int = 0
     message: AssistantMessage
+    logprobs: None = None
     finish_reason: Literal["stop"] = "stop"
 
 
@@ -267,6 +326,8 @@ class ChatCompletionResponse(BaseModel):
     created: int
     model: str
     choices: list[ChatChoice]
+    usage: Usage
+    system_fingerprint: str | None = None
     citations: list[CitationModel] = Field(default_factory=list)
 
 

@@ -1,117 +1,232 @@
-"""HTTP plumbing of the API: JSON errors, body limit, server-sent event streams, offline docs."""
+"""HTTP plumbing of the API: body limit and read timeout, failed-login limit, offline docs, SSE."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.util
+import itertools
 import json
 import logging
+import threading
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsrag.api_models import AnswerModel, ErrorResponse
+from newsrag.api_errors import API_PREFIXES, ApiError, translate_error
+from newsrag.api_models import AnswerModel
+
+__all__ = ["ApiError", "translate_error"]  # re-exported: older imports name them here
 
 logger = logging.getLogger("newsrag.server")
 
-API_PREFIXES = ("/api/", "/v1/")
+# Clients tracked by the failed-login limiter at most (the oldest are forgotten first).
+MAX_TRACKED_CLIENTS = 10_000
 
 
-class ApiError(Exception):
-    """An error answered as JSON {"error": ..., "detail": ...} with this status."""
-
-    def __init__(
-        self, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.detail = detail
-        self.headers = headers
-
-
-def translate_error(error: Exception) -> ApiError | None:
-    """Map the library's errors to HTTP: bad question 400, index problems 503, LLM down 502."""
-    from newsrag.assistant import AnswerEngineError
-    from newsrag.embedding import EmbeddingModelError
-    from newsrag.manifest import ManifestError
-    from newsrag.prompts import PromptError
-    from newsrag.retrieval import IndexMissingError, QueryError
-    from newsrag.store import StoreError
-
-    if isinstance(error, ApiError):
-        return error
-    if isinstance(error, QueryError):
-        return ApiError(400, str(error))
-    if isinstance(error, IndexMissingError | ManifestError | StoreError):
-        return ApiError(503, f"the index is not available: {error}")
-    if isinstance(error, PromptError | EmbeddingModelError):
-        return ApiError(503, f"answering is not available: {error}")
-    if isinstance(error, AnswerEngineError):
-        return ApiError(502, f"the answer engine failed: {error}")
-    return None
-
-
-# ---- body size -------------------------------------------------------------------------------
+# ---- body size and read timeout ----------------------------------------------------------------
 
 
 class BodyLimitMiddleware:
-    """Answer 413 to API requests whose body exceeds max_bytes (declared or streamed)."""
+    """413 for API bodies over max_bytes; 408 for any body that stalls past read_timeout seconds.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    API bodies (<= max_bytes) are read whole, within read_timeout in all; other bodies (the UI's
+    uploads) may take longer in all but may not pause longer than read_timeout between parts.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(API_PREFIXES):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not str(scope.get("path", "")).startswith(API_PREFIXES):
+            await self._pass_through(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await _refuse(send, ApiError(413, self._too_large()))
             return
-        # Bodies are small (<= max_bytes): read them whole, then replay them to the app.
+        try:
+            with anyio.fail_after(self.read_timeout):
+                body, ended = await self._read_body(receive)
+        except TimeoutError:
+            await _refuse(send, self._timed_out())
+            return
+        if body is None:
+            await _refuse(send, ApiError(413, self._too_large()))
+            return
+        if ended is not None:  # the client left before its body was read
+            await self.app(scope, _replay([ended]), send)
+            return
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+        await self.app(scope, _replay(replay, then=receive), send)
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Message | None]:
+        """The whole body (None when over max_bytes), or the message that ended the request."""
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
-                return
+                return b"", message
             body.extend(message.get("body", b""))
             if len(body) > self.max_bytes:
-                await self._refuse(send)
-                return
+                return None, None
             if not message.get("more_body", False):
-                break
-        replay: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
-        await self.app(scope, _replay(replay, then=receive), send)
+                return bytes(body), None
 
-    async def _refuse(self, send: Send) -> None:
-        response = error_response(
-            ApiError(413, f"request body over {self.max_bytes:,} bytes: send a smaller request")
+    async def _pass_through(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a non-API request with an idle timeout on each read of its body."""
+        state = {"started": False, "timed_out": False, "body_done": False}
+
+        async def timed_receive() -> Message:
+            if state["body_done"]:
+                return await receive()  # after the body: the wait for a disconnect is unbounded
+            try:
+                with anyio.fail_after(self.read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                state["timed_out"] = True
+                return {"type": "http.disconnect"}  # the app stops reading; we answer 408
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                state["body_done"] = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["timed_out"] and not state["started"]:
+                return  # the app's own answer to the "disconnect" is replaced by the 408
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except Exception:
+            if not state["timed_out"]:
+                raise
+        if state["timed_out"] and not state["started"]:
+            await _refuse(send, self._timed_out())
+
+    def _too_large(self) -> str:
+        return f"request body over {self.max_bytes:,} bytes: send a smaller request"
+
+    def _timed_out(self) -> ApiError:
+        return ApiError(
+            408,
+            f"the request body did not arrive within {self.read_timeout:g} s "
+            "(NEWSRAG_REQUEST_BODY_TIMEOUT): send the whole body it declares",
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(response.body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+
+
+async def _refuse(send: Send, error: ApiError) -> None:
+    body = json.dumps(error.body()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    headers += [
+        (name.lower().encode(), value.encode()) for name, value in (error.headers or {}).items()
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---- failed API keys and logins ---------------------------------------------------------------
+
+
+class FailedAuthLimiter:
+    """At most `limit` failed keys or logins per client address per `window` seconds; then 429."""
+
+    def __init__(self, *, limit: int, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict()
         )
-        await send({"type": "http.response.body", "body": response.body})
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> collections.deque[float]:
+        times = self._failures.get(client)
+        if times is None:
+            return collections.deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def wait_seconds(self, client: str) -> float:
+        """0 when this client may try again, else the seconds until its oldest failure expires."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) < self.limit:
+                return 0.0
+            return max(1.0, times[0] + self.window - now)
+
+    def failed(self, client: str) -> None:
+        """Count one failure for this client."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(client, now)
+            times.append(now)
+            self._failures[client] = times
+            self._failures.move_to_end(client)
+            while len(self._failures) > MAX_TRACKED_CLIENTS:
+                self._failures.popitem(last=False)
+
+    def check(self, client: str, what: str) -> None:
+        """Raise the 429 when this client has failed too often."""
+        wait = self.wait_seconds(client)
+        if wait:
+            raise ApiError(
+                429,
+                f"too many failed {what} from this address: wait {wait:.0f} s",
+                headers={"Retry-After": str(int(wait + 0.999))},
+                code="too_many_failed_attempts",
+            )
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address (behind a proxy, the proxy's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class LoginLimitMiddleware:
+    """Failed UI logins (POST /login answered 400 by Gradio) count against the same limiter."""
+
+    def __init__(self, app: ASGIApp, *, limiter: FailedAuthLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or scope.get("method") != "POST" or path.rstrip("/") != "/login":
+            await self.app(scope, receive, send)
+            return
+        client = client_address(scope)
+        try:
+            self.limiter.check(client, "logins")
+        except ApiError as error:
+            await _refuse(send, error)
+            return
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (400, 401):
+                self.limiter.failed(client)
+            await send(message)
+
+        await self.app(scope, receive, watch)
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
@@ -127,82 +242,39 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
     return receive
 
 
-# ---- errors ----------------------------------------------------------------------------------
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
 
 
-def error_response(error: ApiError) -> JSONResponse:
-    """The JSON body of every error."""
-    return JSONResponse(
-        ErrorResponse(error=error.message, detail=error.detail).model_dump(mode="json"),
-        status_code=error.status,
-        headers=error.headers,
-    )
-
-
-def _validation_detail(error: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
-    problems = [
-        {
-            "loc": [str(part) for part in item.get("loc", ())],
-            "msg": str(item.get("msg", "")),
-            "type": str(item.get("type", "")),
-        }
-        for item in error.errors()
-    ]
-    first = problems[0] if problems else {"loc": [], "msg": "invalid request", "type": ""}
-    if first["type"] == "json_invalid":
-        return "invalid request: the body is not valid JSON", problems
-    if first["loc"] == ["body"]:
-        return (
-            "invalid request: send a JSON object as the body, with Content-Type: application/json",
-            problems,
+def docs_static_folder() -> Path:
+    """The Swagger UI and ReDoc assets shipped in the fastapi-offline wheel (a dependency)."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    folder = Path(spec.origin).parent / "static" if spec and spec.origin else None
+    if folder is None or not (folder / "swagger-ui-bundle.js").exists():
+        raise RuntimeError(
+            "the API docs need the fastapi-offline package: pip install fastapi-offline"
         )
-    where = ".".join(part for part in first["loc"] if part != "body") or "request"
-    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    return f"invalid request: {where}: {first['msg']}{more}", problems
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Every error is JSON {"error": "...", "detail": ...}; nothing escapes as an HTML 500."""
-
-    @app.exception_handler(ApiError)
-    async def on_api_error(request: Request, error: ApiError) -> JSONResponse:
-        return error_response(error)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        message, problems = _validation_detail(error)
-        return error_response(ApiError(422, message, problems))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        headers = dict(error.headers) if error.headers else None
-        return error_response(ApiError(error.status_code, str(error.detail), headers=headers))
-
-    @app.exception_handler(Exception)
-    async def on_crash(request: Request, error: Exception) -> JSONResponse:
-        known = translate_error(error)
-        if known is not None:
-            return error_response(known)
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ApiError(500, f"internal error ({type(error).__name__})"))
+    return folder
 
 
 def install_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs and ReDoc at /redoc, served offline when fastapi-offline is installed."""
+    """Swagger UI at /docs and ReDoc at /redoc, every asset served from here (no CDN, no fonts)."""
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
 
-    spec = importlib.util.find_spec("fastapi_offline")
-    static = Path(spec.origin).parent / "static" if spec and spec.origin else None
-    offline = static is not None and (static / "swagger-ui-bundle.js").exists()
-    if offline and static is not None:
-        app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
-    cdn = "https://cdn.jsdelivr.net/npm"
+    folder = docs_static_folder()
+    redoc_bundle: list[bytes] = []
 
-    def asset(root: str, name: str, online: str) -> str:
-        # Without fastapi-offline, FastAPI's CDN defaults: the browser fetches them.
-        return f"{root}/docs-static/{name}" if offline else online
+    @app.get("/docs-static/redoc.standalone.js", include_in_schema=False)
+    async def redoc_script() -> Response:
+        # ReDoc's sidebar shows a logo from cdn.redoc.ly: the bundle served here shows none.
+        if not redoc_bundle:
+            original = (folder / "redoc.standalone.js").read_bytes()
+            redoc_bundle.append(original.replace(REDOC_LOGO, EMPTY_IMAGE))
+        return Response(redoc_bundle[0], media_type="text/javascript")
+
+    app.mount("/docs-static", StaticFiles(directory=folder), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger(request: Request) -> HTMLResponse:
@@ -210,15 +282,11 @@ def install_docs(app: FastAPI) -> None:
         return get_swagger_ui_html(
             openapi_url=f"{root}/openapi.json",
             title="newsrag API",
-            swagger_js_url=asset(
-                root, "swagger-ui-bundle.js", f"{cdn}/swagger-ui-dist@5/swagger-ui-bundle.js"
-            ),
-            swagger_css_url=asset(
-                root, "swagger-ui.css", f"{cdn}/swagger-ui-dist@5/swagger-ui.css"
-            ),
-            swagger_favicon_url=asset(
-                root, "favicon.png", "https://fastapi.tiangolo.com/img/favicon.png"
-            ),
+            swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-static/favicon.png",
+            # No validator badge: it would send the spec to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": True},
         )
 
     @app.get("/redoc", include_in_schema=False)
@@ -227,12 +295,9 @@ def install_docs(app: FastAPI) -> None:
         return get_redoc_html(
             openapi_url=f"{root}/openapi.json",
             title="newsrag API",
-            redoc_js_url=asset(
-                root, "redoc.standalone.js", f"{cdn}/redoc@2/bundles/redoc.standalone.js"
-            ),
-            redoc_favicon_url=asset(
-                root, "favicon.png", "https://fastapi.tiangolo.com/img/favicon.png"
-            ),
+            redoc_js_url=f"{root}/docs-static/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs-static/favicon.png",
+            with_google_fonts=False,  # Google Fonts would be fetched from the internet
         )
 
 
@@ -255,13 +320,25 @@ def answer_model(answer: Any, *, include_hits: bool = False) -> AnswerModel:
     return AnswerModel.model_validate(answer.to_dict(include_hits=include_hits))
 
 
+def make_turn(role: str, content: str) -> Any:
+    """A newsrag.assistant.Turn."""
+    from newsrag.assistant import Turn
+
+    return Turn(role=role, content=content)  # type: ignore[arg-type]
+
+
 @dataclass
 class OpenedStream:
-    """An answer stream whose first event has been read (so bad input fails before the 200)."""
+    """An answer stream whose first event has been read (so bad input fails before the 200).
+
+    live: the engine's tokens are worth sending as they come (an LLM); the extractive engine has
+    its whole answer at once, and the stream is cut from it instead.
+    """
 
     first: Any
     events: Iterator[Any]
     release: Callable[[], None]
+    live: bool = False
 
     async def __aiter__(self) -> AsyncGenerator[Any, None]:
         try:
@@ -278,12 +355,78 @@ class OpenedStream:
                     close()
 
 
-def stream_error_message(error: Exception) -> str:
-    """One line for an error that happens after a stream has started."""
-    if isinstance(error, ApiError):
-        return error.message
+async def open_stream(backend: Any, question: str, keywords: dict[str, Any]) -> OpenedStream:
+    """Take an answer slot, start Assistant.ask_stream and read its first event."""
+    assistant = await call_blocking(backend.assistant)
+    release = await backend.take_answer_slot()
+    try:
+        # ask_stream retrieves before returning (bad questions raise here): not on the event loop.
+        events = await call_blocking(lambda: iter(assistant.ask_stream(question, **keywords)))
+        first = await call_blocking(next, events, None)
+    except BaseException:
+        release()
+        raise
+    live = getattr(assistant, "model", None) is not None
+    return OpenedStream(first=first, events=events, release=release, live=live)
+
+
+def stream_error(error: Exception) -> ApiError:
+    """The error object for a failure after a stream has started."""
+    known = translate_error(error)
+    if known is not None:
+        return known
     logger.exception("error while streaming an answer", exc_info=error)
-    return f"internal error ({type(error).__name__})"
+    return ApiError(500, f"internal error ({type(error).__name__})")
+
+
+def cut_points(content: str, answer: Any) -> list[int]:
+    """Where stream pieces start: the short answer, each cited sentence, then the Sources list."""
+    points = [0]
+    cursor = 0
+    for sentence in answer.sentences:
+        found = content.find(sentence.text, cursor, len(answer.text))
+        if found < 0:
+            continue  # a sentence not found verbatim rides with the piece before it
+        points.append(found)
+        cursor = found + len(sentence.text)
+    points.append(len(answer.text))
+    return sorted({point for point in points if 0 <= point < len(content)})
+
+
+def content_pieces(content: str, answer: Any, *, start: int = 0) -> list[str]:
+    """content[start:] cut at the points above; the pieces concatenate to exactly that text."""
+    points = [point for point in cut_points(content, answer) if point > start]
+    edges = [start, *points, len(content)]
+    return [content[left:right] for left, right in itertools.pairwise(edges) if right > left]
+
+
+async def answer_deltas(
+    stream: OpenedStream, *, extra: Callable[[Any], str] = lambda _answer: ""
+) -> AsyncIterator[tuple[str, Any]]:
+    """("text", piece) events, then ("answer", Answer); pieces join to answer.text + extra(answer).
+
+    An LLM's tokens go out as they come (stream.live); the extractive engine's answer is complete
+    at once, so its pieces are cut from it: the short answer first, then each sentence.
+    """
+    sent = ""
+    async with contextlib.aclosing(stream.__aiter__()) as events:
+        async for event in events:
+            if event.kind == "token":
+                if stream.live and event.text:
+                    sent += event.text
+                    yield "text", event.text
+                continue
+            if event.answer is None:
+                continue
+            answer = event.answer
+            content = answer.text + extra(answer)
+            if content.startswith(sent):
+                for piece in content_pieces(content, answer, start=len(sent)):
+                    yield "text", piece
+            elif extra(answer):
+                # The citation check rewrote the LLM's raw text: only the Sources list follows.
+                yield "text", extra(answer)
+            yield "answer", answer
 
 
 def sse(event: str, data: Any) -> str:
@@ -292,45 +435,13 @@ def sse(event: str, data: Any) -> str:
 
 
 async def api_stream_events(stream: OpenedStream, include_hits: bool) -> AsyncIterator[str]:
-    """token events, then one answer event; an error mid-stream is an error event."""
+    """token events (they join to the answer's text), then one answer event; or an error event."""
     try:
-        async with contextlib.aclosing(stream.__aiter__()) as events:
-            async for event in events:
-                if event.kind == "token":
-                    yield sse("token", {"text": event.text})
-                elif event.answer is not None:
-                    model = answer_model(event.answer, include_hits=include_hits)
-                    yield sse("answer", model.model_dump(mode="json"))
+        async for kind, value in answer_deltas(stream):
+            if kind == "text":
+                yield sse("token", {"text": value})
+            else:
+                model = answer_model(value, include_hits=include_hits)
+                yield sse("answer", model.model_dump(mode="json"))
     except Exception as error:  # the 200 is already sent: report in the stream
-        yield sse("error", {"error": stream_error_message(error)})
-
-
-async def openai_stream_events(stream: OpenedStream, model: str) -> AsyncIterator[str]:
-    """OpenAI chat.completion.chunk events; the last chunk carries the citations; then [DONE]."""
-    completion_id = "chatcmpl-" + uuid.uuid4().hex
-    created = int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
-        body = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-    yield chunk({"role": "assistant", "content": ""}, None)
-    try:
-        async with contextlib.aclosing(stream.__aiter__()) as events:
-            async for event in events:
-                if event.kind == "token" and event.text:
-                    yield chunk({"content": event.text}, None)
-                elif event.answer is not None:
-                    citations = answer_model(event.answer).model_dump(mode="json")["citations"]
-                    yield chunk({"citations": citations}, "stop", citations=citations)
-    except Exception as error:  # the 200 is already sent: report in the stream
-        message = stream_error_message(error)
-        yield f"data: {json.dumps({'error': {'message': message}})}\n\n"
-    yield "data: [DONE]\n\n"
+        yield sse("error", stream_error(error).body())

@@ -7,7 +7,12 @@ Daesh?") or a fragment ("And in 2018?") after an earlier turn borrows that turn'
   "What did Rizgar Mohammed (the mayor of Makhmour) say about Daesh?"
 - "it/they/them/this/these/those" -> the last question's subject ("the airstrikes on Qarachokh
   mountain"): "Where did it happen?" -> "Where did the airstrikes on Qarachokh mountain happen?"
-- otherwise the subject is added in brackets: "And in 2018 (the airstrikes on Qarachokh mountain)?"
+- an elliptical turn borrows the last question's frame: "And in 2018?" -> "How long did the
+  airstrikes on Qarachokh mountain last in 2018?"; "And of Erbil?" after "Who is the mayor of
+  Makhmour?" -> "Who is the mayor of Erbil?"; "What about the ground operation?" -> "How long did
+  the ground operation last?"; "Tell me more." -> "Tell me more about the airstrikes on ...".
+- an imperative first turn ("Tell me about the airstrikes on X.") gives its object as the subject.
+- otherwise the subject is added in brackets: "Why (the airstrikes on Qarachokh mountain)?"
 With an LLM engine the condense prompt (prompts/condense.txt) does the rewrite instead.
 """
 
@@ -33,6 +38,37 @@ QUESTION_HEAD = re.compile(
     r"^(?:who|whom|whose|what|when|where|why|which|how(?:\s+(?:long|many|much|often|far))?)"
     r"(?:\s+(?:is|are|was|were|did|do|does|has|have|had|will|would|can|could|should))?\s+",
     re.IGNORECASE,
+)
+# Requests that are not questions: what follows them is the subject.
+IMPERATIVE_HEAD = re.compile(
+    r"^(?:please\s+)?(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
+    r"(?:tell\s+me(?:\s+(?:more|everything|all))?\s+(?:about|of|on)"
+    r"|(?:give|show|find)\s+me(?:\s+(?:more|the))?(?:\s+(?:news|articles|information|info|details))?"
+    r"(?:\s+(?:about|on|regarding))?"
+    r"|(?:explain|describe|summari[sz]e|outline|report\s+on|search\s+for|look\s+up|find)"
+    r"|i(?:'d|’d|\s+would)\s+like\s+to\s+know\s+about|i\s+want\s+to\s+know\s+about"
+    r"|what\s+do\s+you\s+know\s+about|what\s+is\s+known\s+about"
+    r"|(?:any\s+)?(?:news|information|info|details|more)\s+(?:about|on|regarding))\s+",
+    re.IGNORECASE,
+)
+ELLIPSIS_OPENER = re.compile(
+    r"^(?:and|but|also|so|then)?\s*(?:what|how)\s+about\s+|^(?:and|but|also|so|then)\s+",
+    re.IGNORECASE,
+)
+MORE_PLEASE = re.compile(
+    r"^(?:tell\s+me\s+more|more|go\s+on|continue|more\s+details|details|elaborate)$",
+    re.IGNORECASE,
+)
+# "What did X say about Y?": the topic Y is what a later "they/it" points at, not "X say about Y".
+REPORTED_TOPIC = re.compile(
+    r"^.+?\s+(?:say|said|tell|told|think|thought|report|reported|write|wrote|speak|spoke|talk|"
+    r"talked|know|knew|hear|heard|ask|asked|feel|felt|warn|warned)\s+(?:about|of|on|regarding)\s+"
+    r"(.+)$",
+    re.IGNORECASE,
+)
+PREPOSITIONS = word_set(
+    "in on at of for from since before after during near around by about with between until "
+    "inside outside across against"
 )
 ROLE_QUESTION = re.compile(r"^who\s+(?:is|was|are|were)\s+(the\s+.+?)\s*[?.!]*$", re.IGNORECASE)
 # Verbs that end a "did the X <verb>?" question: dropping them leaves the subject phrase.
@@ -114,7 +150,13 @@ def subject_phrase(question: str) -> str:
     """The subject of a question: "How long did the airstrikes on X last?" -> "the airstrikes on X"."""
     text = re.sub(r"\s*[?.!]+\s*$", "", " ".join(question.split()))
     text = re.sub(r"\s*\([^)]*\)\s*$", "", text)  # a bracket an earlier rewrite added
+    requested = IMPERATIVE_HEAD.sub("", text, count=1)
+    if requested != text:
+        return requested  # "Tell me about the airstrikes on X" -> "the airstrikes on X"
     body = QUESTION_HEAD.sub("", text, count=1)
+    reported = REPORTED_TOPIC.match(body)
+    if reported:
+        return reported.group(1)  # "Sirwan Barzani say about the airstrikes" -> "the airstrikes"
     words = body.split()
     if len(words) >= 3 and words[-1].casefold() in TRAILING_VERBS:
         words = words[:-1]
@@ -135,6 +177,73 @@ def _replace_first(pattern: str, replacement: str, text: str) -> tuple[str, bool
     return replaced, bool(count)
 
 
+def _fragment(question: str) -> str | None:
+    """The bare phrase of an elliptical turn ("And in 2018?" -> "in 2018"), None for a question."""
+    body = re.sub(r"\s*[?.!]+\s*$", "", " ".join(question.split()))
+    opened = ELLIPSIS_OPENER.sub("", body, count=1)
+    words = _words(opened)
+    if not words or QUESTION_HEAD.match(opened + " ") or IMPERATIVE_HEAD.match(opened + " "):
+        return None
+    if set(words) & (set(PERSON_PRONOUNS) | set(THING_PRONOUNS) | {"her", "their", "its"}):
+        return None
+    if opened == body and len(words) > 3:
+        return None  # no opener and more than a few words: a sentence, not a fragment
+    if words[0] in {"is", "are", "was", "were", "did", "do", "does", "has", "have", "had"}:
+        return None  # "And did it work?": a question of its own
+    return opened
+
+
+def _frame(previous_question: str) -> tuple[str, str, str]:
+    """The last question as (core, trailing verb, end mark): "How long did X", "last", "?"."""
+    text = re.sub(r"\s*\([^)]*\)\s*(?=[?.!]*$)", "", " ".join(previous_question.split()))
+    ending = re.search(r"[?.!]+$", text)
+    mark = ending.group(0)[-1] if ending else "?"
+    core = text[: ending.start()] if ending else text
+    words = core.split()
+    verb = ""
+    if QUESTION_HEAD.match(core) and len(words) >= 4 and words[-1].casefold() in TRAILING_VERBS:
+        core, verb = " ".join(words[:-1]), words[-1]
+    return core, verb, mark
+
+
+def resolve_ellipsis(fragment: str, previous_question: str, *, opened: bool = True) -> str | None:
+    """The last question with the fragment put in its place, or None when no rule fits.
+
+    opened: the turn began with "and", "what about"...; only then may a bare noun phrase take the
+    place of the last question's subject (a short new question must not be merged into the old).
+    """
+    core, verb, mark = _frame(previous_question)
+    join = (lambda text: f"{text} {verb}".strip()) if verb else (lambda text: text)
+    if MORE_PLEASE.match(fragment):
+        return f"Tell me more about {subject_phrase(previous_question)}."
+    if re.fullmatch(r"\d{4}", fragment):
+        fragment = f"in {fragment}"
+    first = fragment.split()[0].casefold()
+    if first in PREPOSITIONS:
+        fragment = first + fragment[len(first) :]  # "In 2018" mid-sentence: "in 2018"
+        # The same preposition in the last question: replace its phrase ("of Makhmour" -> "of
+        # Erbil"); otherwise the phrase is added at the end ("... last in 2018?").
+        same = list(re.finditer(rf"\b{re.escape(first)}\s+", core, flags=re.IGNORECASE))
+        if same and same[-1].start() > 0:
+            return f"{join(core[: same[-1].start()] + fragment)}{mark}"
+        return f"{join(core)} {fragment}{mark}"
+    if not opened:
+        return None
+    previous_names = [name for name in names(core) if not core.startswith(name)]
+    if fragment[:1].isupper() and names(fragment) == [fragment] and previous_names:
+        replaced = core[::-1].replace(previous_names[-1][::-1], fragment[::-1], 1)[::-1]
+        return f"{join(replaced)}{mark}"
+    subject = subject_phrase(previous_question)
+    head, of, _rest = subject.partition(" of ")
+    if of and " of " not in fragment and head in core:
+        subject = head  # "the mayor of Makhmour" + "And the governor?": "the governor of Makhmour"
+    if subject and subject in core and subject != core:
+        return f"{join(core.replace(subject, fragment, 1))}{mark}"
+    if IMPERATIVE_HEAD.match(core + " "):
+        return f"{core[: len(core) - len(subject)]}{fragment}{mark}" if subject else None
+    return None
+
+
 def rewrite_follow_up(question: str, history: Sequence[TurnLike]) -> str:
     """Rule-based standalone version of a follow-up (the question itself when it is not one)."""
     previous_question = _last(history, "user")
@@ -142,6 +251,12 @@ def rewrite_follow_up(question: str, history: Sequence[TurnLike]) -> str:
     previous_answer = strip_markers(_last(history, "assistant").split("\n\n", 1)[-1])
     if not previous_question or not is_follow_up(question):
         return question
+    fragment = _fragment(question)
+    if fragment:
+        opened = bool(ELLIPSIS_OPENER.match(" ".join(question.split())))
+        resolved = resolve_ellipsis(fragment, previous_question, opened=opened)
+        if resolved:
+            return " ".join(resolved.split())
     subject = subject_phrase(previous_question)
     role = ROLE_QUESTION.match(previous_question.strip())
     people = person_names(previous_question) + person_names(previous_answer)
@@ -235,15 +350,7 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
         lines.append("(filters: " + "; ".join(parts) + ")")
     if answer.citations:
         lines.append("")
-        lines.append("Sources:")
-        for citation in answer.citations:
-            facts = ", ".join(
-                part for part in (citation.source, citation.date or "undated") if part
-            )
-            lines.append(f"[{citation.number}] {citation.title} — {facts}")
-            if citation.url:
-                lines.append(f"    {citation.url}")
-            lines.append(f"    “{' '.join(citation.quote.split())}”")
+        lines.append(render_sources(answer))
     elif answer.refused and answer.hits:
         lines.append("")
         lines.append("Closest passages:")
@@ -254,4 +361,35 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
             passage = " ".join(hit.chunk.text.split())
             lines.append(f"- {hit.article.title} — {facts}")
             lines.append(f"    {passage[:240]}{'…' if len(passage) > 240 else ''}")
+    return "\n".join(lines)
+
+
+OPENING_QUOTES = '"“„«‘'
+CLOSING_QUOTES = '"”»’'
+QUOTE_MARKS = set('"“”„«»')
+
+
+def quoted(text: str) -> str:
+    """Text in quotation marks, once: a quote already in its own marks is left as it is, and one
+    with quotation marks inside gets single marks around it (nested quotes), never doubled ones."""
+    line = " ".join(text.split())
+    inner = line[1:-1]
+    if line[:1] in OPENING_QUOTES and line[-1:] in CLOSING_QUOTES and not set(inner) & QUOTE_MARKS:
+        return line
+    if set(line) & QUOTE_MARKS:
+        return f"‘{line}’"
+    return f"“{line}”"
+
+
+def render_sources(answer: Answer) -> str:
+    """The "Sources:" block of an answer: number, title, outlet, date, URL and quote ("" if none)."""
+    if not answer.citations:
+        return ""
+    lines = ["Sources:"]
+    for citation in answer.citations:
+        facts = ", ".join(part for part in (citation.source, citation.date or "undated") if part)
+        lines.append(f"[{citation.number}] {citation.title} — {facts}")
+        if citation.url:
+            lines.append(f"    {citation.url}")
+        lines.append(f"    {quoted(citation.quote)}")
     return "\n".join(lines)

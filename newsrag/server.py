@@ -8,28 +8,29 @@ import ipaddress
 import logging
 import os
 import threading
-import time
-import uuid
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Body, Depends, FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from newsrag.api_errors import (
+    ApiError,
+    ErrorShapeMiddleware,
+    install_error_handlers,
+    install_fallback_routes,
+)
 from newsrag.api_models import (
     MAX_K,
     AnswerModel,
     ArticleMetaModel,
     ArticleResponse,
     AskRequest,
-    AssistantMessage,
-    ChatChoice,
-    ChatCompletionRequest,
-    ChatCompletionResponse,
     ChunkModel,
     ErrorResponse,
     FiltersModel,
@@ -37,21 +38,22 @@ from newsrag.api_models import (
     HitModel,
     IndexFactsModel,
     LimitsModel,
-    ModelCard,
-    ModelList,
     SearchRequest,
     SearchResponse,
 )
+from newsrag.api_openai import MODEL_NAME as MODEL_NAME
+from newsrag.api_openai import openai_router
 from newsrag.api_plumbing import (
-    ApiError,
     BodyLimitMiddleware,
-    OpenedStream,
+    FailedAuthLimiter,
+    LoginLimitMiddleware,
     answer_model,
     api_stream_events,
     call_blocking,
+    client_address,
     install_docs,
-    install_error_handlers,
-    openai_stream_events,
+    make_turn,
+    open_stream,
 )
 from newsrag.config import Settings
 
@@ -62,8 +64,33 @@ MAX_BODY_BYTES = 64 * 1024
 ANSWER_QUEUE_SECONDS = 30.0
 # Requests that may wait for a slot at once; beyond that, 429 at once.
 MAX_WAITING_ANSWERS = 32
-MODEL_NAME = "newsrag"
-ERROR_CODES = (400, 413, 422, 429, 502, 503)
+ERROR_CODES = (400, 408, 413, 422, 429, 502, 503)
+# The examples that Swagger UI sends on "Try it out": each returns a real answer on the sample corpus.
+ASK_EXAMPLES = {
+    "question": {"summary": "A question", "value": {"question": "Who is the mayor of Makhmour?"}},
+    "follow-up": {
+        "summary": "A follow-up with history",
+        "value": {
+            "question": "How long did they last?",
+            "history": [
+                {"role": "user", "content": "Tell me about the airstrikes on Qarachokh mountain."},
+                {"role": "assistant", "content": "Coalition jets struck Qarachokh [1]."},
+            ],
+        },
+    },
+}
+SEARCH_EXAMPLES = {
+    "search": {"summary": "A search", "value": {"query": "mayor of Makhmour", "k": 3}},
+    "filtered": {
+        "summary": "With a date range and an outlet",
+        "value": {
+            "query": "airstrikes",
+            "since": "2019-01-01",
+            "until": "2019-12-31",
+            "sources": ["Kurdistan 24"],
+        },
+    },
+}
 
 
 class ServeConfigError(ValueError):
@@ -179,13 +206,6 @@ class Backend:
 # ---- answers and streams ---------------------------------------------------------------------
 
 
-def make_turn(role: str, content: str) -> Any:
-    """A newsrag.assistant.Turn."""
-    from newsrag.assistant import Turn
-
-    return Turn(role=role, content=content)  # type: ignore[arg-type]
-
-
 def ask_keywords(request: AskRequest) -> dict[str, Any]:
     """The keyword arguments of Assistant.ask for this request."""
     return {
@@ -198,45 +218,24 @@ def ask_keywords(request: AskRequest) -> dict[str, Any]:
     }
 
 
-async def open_stream(backend: Backend, question: str, keywords: dict[str, Any]) -> OpenedStream:
-    """Take an answer slot, start Assistant.ask_stream and read its first event."""
-    assistant = await call_blocking(backend.assistant)
-    release = await backend.take_answer_slot()
-    try:
-        # ask_stream retrieves before returning (bad questions raise here): not on the event loop.
-        events = await call_blocking(lambda: iter(assistant.ask_stream(question, **keywords)))
-        first = await call_blocking(next, events, None)
-    except BaseException:
-        release()
-        raise
-    return OpenedStream(first=first, events=events, release=release)
-
-
-def openai_messages_to_question(request: ChatCompletionRequest) -> tuple[str, list[Any]]:
-    """Last user message -> question; earlier user/assistant messages -> history turns."""
-    conversation = [
-        message for message in request.messages if message.role in ("user", "assistant")
-    ]
-    if not conversation or conversation[-1].role != "user":
-        raise ApiError(400, "the last message must be a user message with the question")
-    question = conversation[-1].text()
-    history = [make_turn(message.role, message.text()) for message in conversation[:-1]]
-    return question, history
-
-
 # ---- app ---------------------------------------------------------------------------------------
 
 
-def guard(settings: Settings) -> list[Any]:
+def guard(settings: Settings, limiter: FailedAuthLimiter) -> list[Any]:
     """The bearer-key dependency when NEWSRAG_API_KEY is set (and in the OpenAPI spec only then)."""
     if not settings.api_key:
         return []
     expected = settings.api_key.encode("utf-8")
     bearer = HTTPBearer(auto_error=False, description="The server's NEWSRAG_API_KEY.")
 
-    def require_key(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def require_key(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    ) -> None:
+        client = client_address(request.scope)
+        limiter.check(client, "API keys")  # a guesser is stopped before the comparison
         given = (credentials.credentials if credentials else "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, expected):  # constant time: no timing oracle
+            limiter.failed(client)
             raise ApiError(
                 401,
                 "missing or wrong API key: send 'Authorization: Bearer <NEWSRAG_API_KEY>'",
@@ -244,6 +243,14 @@ def guard(settings: Settings) -> list[Any]:
             )
 
     return [Depends(require_key)]
+
+
+def public_store(description: str, settings: Settings) -> str:
+    """The store's description without the index folder's absolute path."""
+    folder = str(settings.index_dir)
+    for form in {folder, str(Path(folder).resolve())}:
+        description = description.replace(form, "INDEX_DIR")
+    return description
 
 
 def create_app(
@@ -264,19 +271,27 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    limiter = FailedAuthLimiter(limit=settings.max_failed_auth_per_minute, window=60.0)
     app.state.backend = backend
     app.state.settings = settings
+    app.state.auth_limiter = limiter
     install_error_handlers(app)
     install_docs(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    # Outermost last: the body limit and read timeout see every request first.
+    app.add_middleware(ErrorShapeMiddleware)
+    app.add_middleware(LoginLimitMiddleware, limiter=limiter)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, read_timeout=settings.request_body_timeout
+    )
 
     codes = (*ERROR_CODES, 401) if settings.api_key else ERROR_CODES
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in codes}
-    api = APIRouter(prefix="/api", dependencies=guard(settings), responses=errors)
-    openai = APIRouter(prefix="/v1", dependencies=guard(settings), responses=errors)
+    api = APIRouter(prefix="/api", dependencies=guard(settings, limiter), responses=errors)
 
     @api.post("/search", response_model=SearchResponse, tags=["search"])
-    async def search(request: SearchRequest) -> SearchResponse:
+    async def search(
+        request: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)],
+    ) -> SearchResponse:
         """The best-matching passages (hybrid dense + BM25), with filters."""
         retriever = await call_blocking(backend.retriever)
         timings: dict[str, float] = {}
@@ -300,7 +315,9 @@ def create_app(
         )
 
     @api.post("/ask", response_model=AnswerModel, tags=["answers"])
-    async def ask(request: AskRequest) -> AnswerModel:
+    async def ask(
+        request: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
+    ) -> AnswerModel:
         """A short answer with [n] citations (429 when every answer slot stays busy)."""
         assistant = await call_blocking(backend.assistant)
         release = await backend.take_answer_slot()
@@ -316,8 +333,11 @@ def create_app(
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
-    async def ask_stream(request: AskRequest) -> StreamingResponse:
-        """Server-sent events: `token` events ({"text"}), then one `answer` event (the Answer)."""
+    async def ask_stream(
+        request: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
+    ) -> StreamingResponse:
+        """Server-sent events: `token` events ({"text"}, joining to the answer's text), then one
+        `answer` event (the Answer); the short answer is the first token."""
         await call_blocking(backend.assistant)
         stream = await open_stream(backend, request.question, ask_keywords(request))
         return StreamingResponse(
@@ -355,7 +375,9 @@ def create_app(
         facts = await call_blocking(retriever.facts)
         return HealthResponse(
             version=__version__,
-            index=IndexFactsModel.model_validate(facts.to_dict()),
+            index=IndexFactsModel.model_validate(
+                {**facts.to_dict(), "store": public_store(facts.store, settings)}
+            ),
             embedding_model=str(retriever.embedder.identity),
             engine=backend.engine_name(),
             auth_required=bool(settings.api_key),
@@ -367,51 +389,11 @@ def create_app(
             ),
         )
 
-    @openai.get("/models", response_model=ModelList, tags=["openai"])
-    async def models() -> ModelList:
-        """The one model this server offers: newsrag."""
-        return ModelList(data=[ModelCard(id=MODEL_NAME, created=0)])
-
-    @openai.post(
-        "/chat/completions",
-        response_model=ChatCompletionResponse,
-        tags=["openai"],
-        responses={200: {"content": {"text/event-stream": {}}}},
-    )
-    async def chat_completions(request: ChatCompletionRequest) -> Any:
-        """OpenAI-compatible chat; the assistant message carries `citations` (ignored by clients)."""
-        question, history = openai_messages_to_question(request)
-        keywords: dict[str, Any] = {"history": history}
-        if request.stream:
-            stream = await open_stream(backend, question, keywords)
-            return StreamingResponse(
-                openai_stream_events(stream, request.model),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        assistant = await call_blocking(backend.assistant)
-        release = await backend.take_answer_slot()
-        try:
-            answer = await call_blocking(assistant.ask, question, **keywords)
-        finally:
-            release()
-        citations = answer_model(answer).citations
-        return ChatCompletionResponse(
-            id="chatcmpl-" + uuid.uuid4().hex,
-            created=int(time.time()),
-            model=request.model,
-            choices=[
-                ChatChoice(
-                    message=AssistantMessage(
-                        content=answer.text, citations=citations, refused=answer.refused
-                    )
-                )
-            ],
-            citations=citations,
-        )
-
     app.include_router(api)
-    app.include_router(openai)
+    app.include_router(
+        openai_router(backend, dependencies=guard(settings, limiter), responses=errors)
+    )
+    install_fallback_routes(app)  # after every real route: they match first
     return app
 
 

@@ -79,7 +79,72 @@ def test_person_names_and_subjects() -> None:
             [("user", "How long did the airstrikes on Qarachokh mountain last?"),
              ("assistant", STRIKES_ANSWER)],
             "And in 2018?",
-            "And in 2018 (the airstrikes on Qarachokh mountain)?",
+            "How long did the airstrikes on Qarachokh mountain last in 2018?",
+        ),
+        (  # "say about Y": Y is what "they" points at
+            [("user", "What did Sirwan Barzani say about the airstrikes?"),
+             ("assistant", STRIKES_ANSWER)],
+            "How long did they last?",
+            "How long did the airstrikes last?",
+        ),
+        # Imperative first turns: their object is the subject.
+        (
+            [("user", "Tell me about the airstrikes on Qarachokh mountain."),
+             ("assistant", STRIKES_ANSWER)],
+            "How long did they last?",
+            "How long did the airstrikes on Qarachokh mountain last?",
+        ),
+        (
+            [("user", "Could you describe the coalition strikes near Makhmour?"),
+             ("assistant", STRIKES_ANSWER)],
+            "When did they start?",
+            "When did the coalition strikes near Makhmour start?",
+        ),
+        (
+            [("user", "Tell me about the airstrikes on Qarachokh mountain."),
+             ("assistant", STRIKES_ANSWER)],
+            "And in 2018?",
+            "Tell me about the airstrikes on Qarachokh mountain in 2018.",
+        ),
+        # Elliptical turns take the last question's frame.
+        (
+            [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
+            "And of Erbil?",
+            "Who is the mayor of Erbil?",
+        ),
+        (
+            [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
+            "What about Erbil?",
+            "Who is the mayor of Erbil?",
+        ),
+        (
+            [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
+            "And the governor?",
+            "Who is the governor of Makhmour?",
+        ),
+        (
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "What about the ground operation?",
+            "How long did the ground operation last?",
+        ),
+        (
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "In 2018?",
+            "How long did the airstrikes on Qarachokh mountain last in 2018?",
+        ),
+        (  # a short new question without an opener is not merged into the last one
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "Makhmour attacks?",
+            "Makhmour attacks (the airstrikes on Qarachokh mountain)?",
+        ),
+        (
+            [("user", "How long did the airstrikes on Qarachokh mountain last?"),
+             ("assistant", STRIKES_ANSWER)],
+            "Tell me more.",
+            "Tell me more about the airstrikes on Qarachokh mountain.",
         ),
         (
             [("user", "Who is the mayor of Makhmour?"), ("assistant", MAYOR_ANSWER)],
@@ -171,4 +236,36 @@ def test_chat_command_keeps_context(seed_index: Settings) -> None:
     assert result.exit_code == 0, result.output
     assert "Rizgar Mohammed" in result.stdout
     assert "(searched for: What did Rizgar Mohammed" in result.stdout
-    assert "presence and activities of Daesh" in result.stdout
+    assert "presence and activities of Daesh" in " ".join(result.stdout.split())
+
+
+def test_imperative_then_follow_up_on_the_seeds(assistant: Assistant) -> None:
+    session = ChatSession(assistant)
+    session.ask("Tell me about the airstrikes on Qarachokh mountain.")
+    answer = session.ask("How long did they last?")
+    assert answer.searched_for == "How long did the airstrikes on Qarachokh mountain last?"
+    assert "two days" in answer.text
+
+
+def test_quotes_are_shown_once() -> None:
+    from newsrag.chat import quoted
+
+    assert quoted("“lasted two days.”") == "“lasted two days.”"
+    assert quoted("lasted two days.") == "“lasted two days.”"
+    assert quoted("the airstrikes “lasted two days.”") == "‘the airstrikes “lasted two days.”’"
+    assert quoted("“Daesh is a fact,” Mohammed said.") == "‘“Daesh is a fact,” Mohammed said.’"
+
+
+def test_ask_command_shows_each_quote_once(seed_index: Settings) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "ask",
+            "How long did the airstrikes on Qarachokh mountain last?",
+            "--index",
+            str(seed_index.index_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for doubled in ("““", "””", "“ “", "” ”"):
+        assert doubled not in result.stdout, result.stdout

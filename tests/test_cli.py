@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,51 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("ingest", "search", "stats"):
         assert command in result.output
+
+
+def test_help_shows_boolean_flags_as_flags() -> None:
+    from newsrag.cli import main  # noqa: F401  (the console script runs the same app)
+
+    for command in ("ingest", "search", "stats", "ask", "serve", "check", "eval"):
+        result = runner.invoke(app, [command, "--help"], terminal_width=100)
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.output, (command, result.output)
+    flags = runner.invoke(app, ["ingest", "--help"], terminal_width=100).output
+    assert "--json" in flags and "--prune" in flags
+    assert "--index" in flags and "<path>" in flags  # options that take a value keep theirs
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("NEWSRAG_ENGINE", "gpt", "bad setting NEWSRAG_ENGINE='gpt': use one of extractive, openai, ollama"),
+        ("NEWSRAG_TOP_K", "0", "bad setting NEWSRAG_TOP_K='0': use a whole number >= 1 and <= 100"),
+        ("NEWSRAG_PORT", "http", "bad setting NEWSRAG_PORT='http': use a whole number"),
+        ("NEWSRAG_EMBEDDING_PRECISION", "fp8", "use one of fp32, int8"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_one_line(
+    variable: str, value: str, expected: str, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["stats", "--index", str(tmp_path)])
+    assert result.exit_code == EXIT_NOTHING
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "pydantic" not in result.stderr and "http" not in lines[0].replace("'http'", "")
+
+
+def test_a_bad_option_names_the_option_and_the_variable(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ask", "x", "--engine", "gpt", "--index", str(tmp_path)])
+    assert result.exit_code == EXIT_NOTHING
+    assert result.stderr.strip() == (
+        "error: bad option --engine 'gpt' (NEWSRAG_ENGINE): use one of extractive, openai, ollama"
+    )
+
+
+def test_ingest_draws_no_empty_progress_bar(corpus: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", str(corpus), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 0, result.output
+    bars = [part for part in result.stderr.replace("\r", "\n").splitlines() if "embedding" in part]
+    assert bars and all("/" in bar for bar in bars), bars  # every drawing knows its total
+    assert not any(re.search(r"embedding: 0chunk", bar) for bar in bars)
