@@ -90,7 +90,7 @@ def ingest(
 
     settings = load_settings(index_dir=index)
     fetched_skips: list[Any] = []
-    targets = list(paths) if paths or not (url or feed) else []
+    targets: list[Path] = list(paths or [])
     if url or feed:
         from newsrag.feeds import fetch_sources, remember_feeds
 

@@ -292,6 +292,41 @@ def fetch_sources(
     return report
 
 
+def looks_like_feed(data: bytes, kind: str) -> bool:
+    """True when a fetched body is XML (RSS/Atom), not a web page."""
+    if any(word in kind for word in ("rss", "atom", "xml")) and "html" not in kind:
+        return True
+    head = data[:512].lstrip().lower()
+    return head.startswith((b"<?xml", b"<rss", b"<feed", b"<rdf")) and b"<html" not in head
+
+
+def classify_urls(
+    urls: Sequence[str], *, settings: Settings, client: httpx.Client
+) -> tuple[list[str], list[str], list[Skipped]]:
+    """Split pasted URLs into (pages, feeds, refused) by fetching each one once."""
+    pages: list[str] = []
+    found_feeds: list[str] = []
+    refused: list[Skipped] = []
+    for url in dict.fromkeys(url.strip() for url in urls if url.strip()):
+        try:
+            data, _, kind = fetch_bytes(client, url, limit=settings.max_file_bytes)
+        except FetchError as error:
+            refused.append(Skipped(url[:300], None, _reason(error, url)))
+            continue
+        (found_feeds if looks_like_feed(data, kind) else pages).append(url)
+    return pages, found_feeds, refused
+
+
+def fetch_pasted(urls: Sequence[str], *, settings: Settings) -> FetchReport:
+    """Fetch URLs pasted in the browser: article pages and feeds alike (feeds are remembered)."""
+    with make_client() as client:
+        pages, found_feeds, refused = classify_urls(urls, settings=settings, client=client)
+        report = fetch_sources(urls=pages, feeds=found_feeds, settings=settings, client=client)
+    remember_feeds(found_feeds, settings=settings)
+    report.skipped[:0] = refused
+    return report
+
+
 def _reason(error: BaseException, url: str) -> str:
     text = " ".join(str(error).split())
     return text[len(url) + 2 :] if text.startswith(f"{url}: ") else text

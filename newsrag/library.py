@@ -93,7 +93,7 @@ def _same_bytes(first: Path, second: Path) -> bool:
     for path in (first, second):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
-            for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+            while block := handle.read(1 << 20):
                 digest.update(block)
         digests.append(digest.digest())
     return digests[0] == digests[1]
