@@ -30,13 +30,8 @@ UI_STYLESHEET = """
 /* Gradio's per-component progress overlays: the chat's "searching…" placeholder says it instead. */
 .progress-text, .eta-bar, .progress-level, .meta-text-center, .meta-text { display: none !important; }
 .wrap.translucent, .wrap.generating { background: transparent !important; border: none !important; }
-/* Error replies take no thumbs: there is no answer to rate. */
-.message-row:has(.newsrag-error) .message-buttons,
-.message-wrap .message:has(.newsrag-error) ~ .message-buttons,
-.bot-row:has(.newsrag-error) [aria-label='Like'],
-.bot-row:has(.newsrag-error) [aria-label='Dislike'],
-.message-row:has(.newsrag-error) [aria-label='Like'],
-.message-row:has(.newsrag-error) [aria-label='Dislike'] { display: none !important; }
+/* Error replies take no thumbs: there is no answer to rate (the buttons follow their message). */
+.message-row:has(.newsrag-error) + .message-buttons { display: none !important; }
 #newsrag-feedback-note { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #newsrag-feedback-note p { margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .newsrag-searching { opacity: 0.7; font-style: italic; }
