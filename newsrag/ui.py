@@ -387,8 +387,18 @@ def build_blocks(settings: Settings, assistant: Assistant | None) -> gr.Blocks:
         delete_chat_button.click(
             delete_chat, [conversation_id, export_name], shown_outputs, **private
         )
+
+        def restore(chosen: str, file_name: str) -> tuple[Any, ...]:
+            """On page load: reopen the browser's conversation; with none, touch only the list
+            (a question asked while the page loads must not be wiped)."""
+            if chosen and store.load(chosen) is not None:
+                return resume(chosen, file_name)
+            keep = [gr.update()] * len(stream_outputs)
+            listed = gr.update(choices=_conversation_choices(store), value=None)
+            return (*keep, listed, "", gr.update())
+
         blocks.load(refresh, None, refresh_outputs, **private).then(
-            resume, [conversation_id, export_name], shown_outputs, **private
+            restore, [conversation_id, export_name], shown_outputs, **private
         )
     return blocks
 

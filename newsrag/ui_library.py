@@ -193,6 +193,7 @@ def build_library_tab(
                 interactive=False,
                 wrap=True,
                 max_height=420,
+                column_widths=["46%", "20%", "12%", "8%", "14%"],
                 elem_id="newsrag-articles",
             )
             delete_button = gr.Button(

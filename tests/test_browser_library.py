@@ -2,7 +2,8 @@
 
 Drives `python app.py` over a temp copy of corpus/ like a user (see tests/test_browser.py for
 the browser requirements). A fixture web server on 127.0.0.1 serves the feed. With
-NEWSRAG_UPDATE_SCREENSHOT=1 the Library screenshot also replaces docs/library.png.
+NEWSRAG_UPDATE_SCREENSHOT=1 the sample-corpus answer replaces docs/screenshot.png and the Library
+screenshot docs/library.png.
 """
 
 from __future__ import annotations
@@ -228,6 +229,18 @@ def search_library(page: Any, text: str) -> None:
     time.sleep(1.5)  # the list refreshes after the last keystroke
 
 
+def test_sample_corpus_answer_screenshot(runner: AppRunner, session: Session) -> None:
+    """The app over the sample corpus alone (no fixture article): docs/screenshot.png."""
+    page = session.page
+    assert "Articles: 2" in page.locator("#newsrag-facts").inner_text()
+    reply = session.ask(MAYOR_QUESTION)
+    assert "Rizgar Mohammed" in reply.inner_text()
+    page.locator("#newsrag-conversations").get_by_text(MAYOR_QUESTION).wait_for(timeout=20_000)
+    session.screenshot("sample-corpus.png")
+    if os.environ.get("NEWSRAG_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(ARTIFACTS / "sample-corpus.png", REPO_ROOT / "docs" / "screenshot.png")
+
+
 def test_upload_two_files_with_progress_then_both_are_answerable(
     runner: AppRunner, session: Session, tmp_path: Path
 ) -> None:
@@ -251,9 +264,6 @@ def test_upload_two_files_with_progress_then_both_are_answerable(
         "Eastwick library extends opening hours",
         "Port of Eastwick reopens after storm repairs",
     ]
-    session.screenshot("library.png")
-    if os.environ.get("NEWSRAG_UPDATE_SCREENSHOT") == "1":
-        shutil.copy(ARTIFACTS / "library.png", REPO_ROOT / "docs" / "library.png")
 
     page.get_by_role("tab", name="Chat").click()
     # Example questions follow the index: the new articles show up without a reload.
@@ -265,6 +275,18 @@ def test_upload_two_files_with_progress_then_both_are_answerable(
     assert "Ingrid Solvang" in session.ask("Who is the harbor master of Eastwick?").inner_text()
     assert "Tomas Okafor" in session.ask("Who said part-time employees were hired?").inner_text()
     assert "Eastwick library extends opening hours" in page.locator("#newsrag-sources").inner_text()
+
+    # The reader marks the passages this conversation cited.
+    page.get_by_role("tab", name="Library").click()
+    search_library(page, "port eastwick")
+    open_first_article(page)
+    cited = page.locator("#newsrag-reader mark.newsrag-cited-passage")
+    cited.first.wait_for(timeout=20_000)
+    assert "Ingrid Solvang" in cited.first.inner_text()
+    assert "cited as [1] in answer 1" in (cited.first.get_attribute("title") or "")
+    session.screenshot("library.png")
+    if os.environ.get("NEWSRAG_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(ARTIFACTS / "library.png", REPO_ROOT / "docs" / "library.png")
     session.assert_clean(runner.current)  # type: ignore[arg-type]
 
 
