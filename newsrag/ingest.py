@@ -299,6 +299,13 @@ def _embed_and_store(
         dynamic_ncols=True,
     )
     pool: list[tuple[Chunk, int, PassageSignature | None]] = []
+    shown = {"done": 0, "total": 0}  # what on_progress was told last
+
+    def batch_done(count: int) -> None:
+        bar.update(count)
+        if on_progress is not None:  # per model batch: the browser's bar moves while a group embeds
+            shown["done"] += count
+            on_progress(shown["done"], max(shown["done"], shown["total"]))
 
     def write(group: list[tuple[Chunk, int, PassageSignature | None]]) -> None:
         already = store.existing_ids([chunk.id for chunk, _, _ in group])
@@ -315,7 +322,7 @@ def _embed_and_store(
             [chunk for chunk, _, _ in todo],
             lengths=[length for _, length, _ in todo],
             signatures=[signature for _, _, signature in todo],
-            on_batch=bar.update,
+            on_batch=batch_done,
         )
         bar.update(len(todo) - (group_embedder.counts.embedded - before))
         store.upsert(
@@ -336,12 +343,15 @@ def _embed_and_store(
             size = WRITE_GROUP if groups else min(WRITE_GROUP, 2 * settings.embedding_batch_size)
             while len(pool) >= size or (done == len(pending) and pool):
                 written += len(pool[:size])
+                # (A disabled tqdm bar counts nothing: on_progress gets its own figures.)
+                estimate = round(report.chunks_written * len(pending) / done)
+                shown["total"] = max(written, estimate)
                 write(pool[:size])
                 del pool[:size]
                 groups += 1
-                if on_progress is not None:  # (a disabled tqdm bar counts nothing)
-                    estimate = round(report.chunks_written * len(pending) / done)
-                    on_progress(written, max(written, estimate))
+                if on_progress is not None:
+                    shown["done"] = written
+                    on_progress(written, shown["total"])
                 if groups == 1:
                     pause_for_tests("embedding")  # test-only: one group written, the rest not
                 size = WRITE_GROUP

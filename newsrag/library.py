@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 UPLOAD_SUBDIR = "uploads"
 MAX_UPLOAD_FILES = 20  # per upload
 MAX_NAME_CHARS = 100
+PROGRESS_EVERY_SECONDS = 0.25
 LOCK_WAIT_SECONDS = 900  # how long an upload waits for another process's ingest
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -181,8 +182,14 @@ class IngestQueue:
             outcome: dict[str, object] = {}
             started = time.perf_counter()
 
+            last = [0.0]
+
             def on_progress(done: int, total: int) -> None:
-                rate = done / max(time.perf_counter() - started, 1e-6)
+                now = time.perf_counter()
+                if now - last[0] < PROGRESS_EVERY_SECONDS and done < total:
+                    return  # the browser needs a few updates a second, not one per batch
+                last[0] = now
+                rate = done / max(now - started, 1e-6)
                 events.put(IngestEvent("progress", "", done, total, rate))
 
             def work() -> None:

@@ -134,6 +134,28 @@ def test_two_ingests_at_once_one_waits_and_both_land(
     assert check_index(settings=settings).consistent
 
 
+def test_ingest_reports_progress_per_batch_up_to_every_passage(
+    settings: Settings, embedder
+) -> None:
+    from newsrag.ingest import ingest
+
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, settings.corpus_dir / path.name)
+    seen: list[tuple[int, int]] = []
+    small = settings.model_copy(update={"embedding_batch_size": 2})
+    report = ingest(
+        [settings.corpus_dir],
+        settings=small,
+        progress=False,
+        embedder=embedder,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert len(seen) >= 3, seen  # batches of 2 passages: more than one update per group
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert all(done <= total for done, total in seen)
+    assert seen[-1] == (report.chunks_written, report.chunks_written)
+
+
 def test_bad_file_is_reported_with_its_reason_and_nothing_else_is_lost(
     settings: Settings, embedder, tmp_path: Path
 ) -> None:
