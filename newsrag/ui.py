@@ -231,7 +231,7 @@ def build_blocks(settings: Settings, assistant: Assistant | None) -> gr.Blocks:
                     sources_html = gr.HTML(
                         ui_render.sources_panel_html(()), elem_id="newsrag-sources"
                     )
-            with gr.Tab("Library", id="library", elem_id="newsrag-library-tab"):
+            with gr.Tab("Library", id="library", elem_id="newsrag-library-tab") as library_tab:
                 refresh_outputs: list[Any] = [facts_html, outlets_box, *example_buttons]
 
                 def refresh() -> tuple[Any, ...]:
@@ -245,7 +245,11 @@ def build_blocks(settings: Settings, assistant: Assistant | None) -> gr.Blocks:
                     ]
                     return current.facts_html, gr.update(choices=current.outlets), *examples
 
-                build_library_tab(library, exchanges_state, (refresh, [], refresh_outputs))
+                listing = build_library_tab(
+                    library, exchanges_state, (refresh, [], refresh_outputs)
+                )
+            # Other sessions and `watch` change the corpus too: the list is read again on opening.
+            library_tab.select(*listing, **private)
         gr.HTML(
             "<div id='newsrag-footer'>HTTP API: <a href='/docs'>/docs</a> · "
             "OpenAI-compatible under /v1</div>"
@@ -298,6 +302,8 @@ def build_blocks(settings: Settings, assistant: Assistant | None) -> gr.Blocks:
 
         def save(exchanges: tuple[Exchange, ...], current: str) -> tuple[Any, Any]:
             """Store the conversation after each answer; the list shows it first."""
+            if not any(exchange.answer is not None for exchange in exchanges):
+                return current, gr.update()  # only error lines so far: nothing worth keeping
             saved = store.save(current or None, exchanges) or ""
             return saved, gr.update(choices=_conversation_choices(store), value=saved or None)
 

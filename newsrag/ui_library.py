@@ -149,8 +149,11 @@ def build_library_tab(
     controller: LibraryController,
     exchanges_state: gr.State,
     after_change: tuple[Callable[..., Any], list[Any], list[Any]],
-) -> None:
-    """The Library tab's components and events (inside an open gr.Blocks and gr.Tab)."""
+) -> tuple[Callable[..., Any], list[Any], list[Any]]:
+    """The Library tab's components and events (inside an open gr.Blocks and gr.Tab).
+
+    Returns the list's refresh as (function, inputs, outputs), for the tab's select event.
+    """
     private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     rows, ids, count = controller.table()
     ids_state = gr.State(ids)
@@ -253,3 +256,4 @@ def build_library_tab(
     delete_button.click(deleted, [selected_state], [status, reader, delete_button], **private).then(
         *refresh, **private
     ).then(*after_change, **private)
+    return listed, [search_box, sort_box], list_outputs
