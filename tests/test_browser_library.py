@@ -311,9 +311,10 @@ def test_bad_and_hostile_uploads_are_refused_or_inert(
     assert not list(runner.root.parent.glob("escape*"))
 
     search_library(page, "brookfield")
-    assert library_titles(page) == ["Brookfield council votes on the bridge"] or (
-        len(library_titles(page)) == 1
-    )
+    titles = library_titles(page)
+    assert len(titles) == 1, (
+        titles
+    )  # shown as text whatever it holds (checked below: no script ran)
     open_first_article(page)
     reader = page.locator("#newsrag-reader")
     reader.get_by_text("Mayor Lucia Fernhill").wait_for(timeout=20_000)
