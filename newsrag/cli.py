@@ -78,8 +78,7 @@ def ingest(
 ) -> None:
     """Index articles: new and changed ones are embedded, unchanged ones skipped.
 
-    With --url/--feed, the pages are fetched first (text by trafilatura) and saved as Markdown
-    under CORPUS/feeds/, then only those files are ingested (plus any PATHS given).
+    With --url/--feed, the pages are fetched first (text by trafilatura) and saved as Markdown under CORPUS/feeds/, then only those files are ingested (plus any PATHS given).
 
     Exit codes: 0 done; 1 something skipped (with --strict); 2 nothing could be read;
     3 index problem (locked by another ingest, other model, store unreachable).
@@ -148,8 +147,7 @@ def watch(
 ) -> None:
     """Re-read feeds (--feed and those of `ingest --feed`) and the corpus folder on an interval.
 
-    Each run fetches only links not fetched before, ingests only new or changed files, and
-    prints one log line. Stop it with Ctrl-C.
+    Each run fetches only links not fetched before, ingests only new or changed files, and prints one log line. Stop it with Ctrl-C.
     """
     from newsrag.embedding import Embedder
     from newsrag.feeds import watch as run_watch
