@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from newsrag.assistant import AnswerEngineError, Assistant, StreamEvent, Turn
     from newsrag.config import Settings
+    from newsrag.conversations import ConversationStore
     from newsrag.embedding import Embedder
+    from newsrag.feeds import FetchError, FetchReport, fetch_sources
     from newsrag.ingest import IngestReport
     from newsrag.manifest import IngestLockedError, ManifestError, ModelMismatchError
     from newsrag.models import (
@@ -63,6 +65,10 @@ _EXPORTS: dict[str, str] = {
     "ModelMismatchError": "newsrag.manifest",
     "IngestLockedError": "newsrag.manifest",
     "StoreError": "newsrag.store",
+    "ConversationStore": "newsrag.conversations",
+    "FetchError": "newsrag.feeds",
+    "FetchReport": "newsrag.feeds",
+    "fetch_sources": "newsrag.feeds",
 }
 
 __all__ = [
@@ -74,6 +80,9 @@ __all__ = [
     "Assistant",
     "Chunk",
     "Citation",
+    "ConversationStore",
+    "FetchError",
+    "FetchReport",
     "Filters",
     "Hit",
     "IndexFacts",
@@ -89,6 +98,7 @@ __all__ = [
     "StreamEvent",
     "Turn",
     "__version__",
+    "fetch_sources",
     "ingest",
     "ingest_paths",
 ]

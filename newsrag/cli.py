@@ -69,8 +69,21 @@ def ingest(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOption = False,
+    url: Annotated[
+        list[str] | None,
+        typer.Option("--url", help="Fetch this article page into corpus/feeds/ (repeatable)."),
+    ] = None,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feed",
+            help="Fetch every new item of this RSS/Atom feed; `watch` keeps it (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Index articles: new and changed ones are embedded, unchanged ones skipped.
+
+    With --url/--feed, the pages are fetched first (text by trafilatura) and saved as Markdown under CORPUS/feeds/, then only those files are ingested (plus any PATHS given).
 
     Exit codes: 0 done; 1 something skipped (with --strict); 2 nothing could be read;
     3 index problem (locked by another ingest, other model, store unreachable).
@@ -80,7 +93,26 @@ def ingest(
     from newsrag.store import StoreError
 
     settings = load_settings(index_dir=index)
-    targets = list(paths) if paths else [Path(settings.corpus_dir)]
+    fetched_skips: list[Any] = []
+    targets: list[Path] = list(paths or [])
+    if url or feed:
+        from newsrag.feeds import fetch_sources, remember_feeds
+
+        fetched = fetch_sources(urls=url or (), feeds=feed or (), settings=settings)
+        remember_feeds(feed or (), settings=settings)
+        fetched_skips = fetched.skipped
+        for item in fetched_skips:
+            typer.echo(f"skipped: {item.message()}", err=True)
+        typer.echo(fetched.summary(), err=as_json)
+        targets.extend(fetched.saved)
+        if not targets and not fetched.known:
+            raise fail(
+                "nothing could be fetched from " + ", ".join([*(url or ()), *(feed or ())]),
+                EXIT_NOTHING,
+            )
+        if not targets:
+            return  # every link was fetched before: the index already has them
+    targets = targets or [Path(settings.corpus_dir)]
     missing = [str(path) for path in targets if not path.exists()]
     if missing:
         raise fail(f"no such file or folder: {', '.join(missing)}", EXIT_NOTHING)
@@ -100,8 +132,48 @@ def ingest(
         typer.echo(report.summary())
     if report.ingested == 0 and report.removed == 0:
         raise fail("nothing could be read from " + ", ".join(map(str, targets)), EXIT_NOTHING)
-    if strict and report.skipped:
+    if strict and (report.skipped or fetched_skips):
         raise typer.Exit(EXIT_SKIPPED)
+
+
+@app.command()
+def watch(
+    feed: Annotated[
+        list[str] | None,
+        typer.Option("--feed", help="Also re-read this RSS/Atom feed (repeatable)."),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between runs.")
+    ] = 300.0,
+    runs: Annotated[
+        int | None, typer.Option("--runs", min=1, help="Stop after N runs (default: never).")
+    ] = None,
+    index: IndexOption = None,
+) -> None:
+    """Re-read feeds (--feed and those of `ingest --feed`) and the corpus folder on an interval.
+
+    Each run fetches only links not fetched before, ingests only new or changed files, and prints one log line. Stop it with Ctrl-C.
+    """
+    from newsrag.embedding import Embedder
+    from newsrag.feeds import watch as run_watch
+    from newsrag.manifest import ManifestError
+    from newsrag.store import StoreError
+
+    settings = load_settings(index_dir=index)
+    embedder = Embedder.load(settings=settings)  # once, not per run
+    try:
+        run_watch(
+            settings=settings,
+            feeds=feed or (),
+            interval=interval,
+            runs=runs,
+            log=lambda line: typer.echo(line),
+            embedder=embedder,
+        )
+    except (ManifestError, StoreError) as error:
+        raise fail(str(error), EXIT_INDEX) from error
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 def open_retriever(settings: Settings) -> Any:

@@ -22,6 +22,11 @@ from newsrag.models import Answer
 
 FEEDBACK_NAME = "feedback.jsonl"
 MAX_COMMENT_CHARS = 2000
+# Bounds on what one record stores, whatever the browser sent: a line stays a few kilobytes.
+MAX_QUESTION_CHARS = 4000
+MAX_ANSWER_CHARS = 8000
+MAX_PASSAGE_CHARS = 1500
+MAX_CITATIONS = 20
 Rating = Literal["up", "down"]
 # One process may serve many browser sessions: appends must not interleave.
 _WRITE_LOCK = threading.Lock()
@@ -76,22 +81,30 @@ def make_record(
         time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         rating=checked,
         comment=comment.strip()[:MAX_COMMENT_CHARS],
-        question=question,
-        answer=reply_text,
+        question=question[:MAX_QUESTION_CHARS],
+        answer=reply_text[:MAX_ANSWER_CHARS],
         error=True,
     )
     if answer is None:
         return record
     return replace(
         record,
-        answer=answer.text,
+        answer=answer.text[:MAX_ANSWER_CHARS],
         error=False,
         refused=answer.refused,
-        searched_for=answer.searched_for,
+        searched_for=answer.searched_for[:MAX_QUESTION_CHARS],
         filters=answer.filters.to_dict(),
         engine=answer.engine,
-        citations=[citation.to_dict() for citation in answer.citations],
+        citations=[_bounded(citation.to_dict()) for citation in answer.citations[:MAX_CITATIONS]],
     )
+
+
+def _bounded(citation: dict[str, Any]) -> dict[str, Any]:
+    """A citation with its passage, quote and title cut to MAX_PASSAGE_CHARS."""
+    return {
+        key: value[:MAX_PASSAGE_CHARS] if isinstance(value, str) else value
+        for key, value in citation.items()
+    }
 
 
 def append_feedback(path: Path, record: FeedbackRecord) -> None:

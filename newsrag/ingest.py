@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,8 +117,12 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
     embedder: Embedder | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the corpus files; safe to re-run, resumes after a crash."""
+    """Bring the index in line with the corpus files; safe to re-run, resumes after a crash.
+
+    on_progress(done, total) is called after each group of chunks is written (the browser's bar).
+    """
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
     with ingest_lock(index_dir):
@@ -159,6 +163,7 @@ def ingest(
             embedder=embedder,
             report=report,
             progress=progress,
+            on_progress=on_progress,
         )
 
         # Old versions, orphans of interrupted runs, and pruned articles leave both indexes.
@@ -263,6 +268,7 @@ def _embed_and_store(
     embedder: Embedder,
     report: IngestReport,
     progress: bool,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[Chunk]]:
     """Chunk (in a second process when many), embed each new distinct text once, upsert in groups.
 
@@ -294,6 +300,13 @@ def _embed_and_store(
         delay=1e-9,  # drawn at the first update, once the total is known: no empty "0chunk" bar
     )
     pool: list[tuple[Chunk, int, PassageSignature | None]] = []
+    shown = {"done": 0, "total": 0}  # what on_progress was told last
+
+    def batch_done(count: int) -> None:
+        bar.update(count)
+        if on_progress is not None:  # per model batch: the browser's bar moves while a group embeds
+            shown["done"] += count
+            on_progress(shown["done"], max(shown["done"], shown["total"]))
 
     def write(group: list[tuple[Chunk, int, PassageSignature | None]]) -> None:
         already = store.existing_ids([chunk.id for chunk, _, _ in group])
@@ -310,7 +323,7 @@ def _embed_and_store(
             [chunk for chunk, _, _ in todo],
             lengths=[length for _, length, _ in todo],
             signatures=[signature for _, _, signature in todo],
-            on_batch=bar.update,
+            on_batch=batch_done,
         )
         bar.update(len(todo) - (group_embedder.counts.embedded - before))
         store.upsert(
@@ -318,7 +331,7 @@ def _embed_and_store(
         )
 
     embed_started = time.perf_counter()
-    groups = 0
+    groups = written = 0
     try:
         stream = chunk_stream(pending, chunker, signatures=bool(settings.near_duplicate_threshold))
         for done, item in enumerate(stream, start=1):
@@ -330,9 +343,16 @@ def _embed_and_store(
             # The first group is small: the model starts as soon as two batches are chunked.
             size = WRITE_GROUP if groups else min(WRITE_GROUP, 2 * settings.embedding_batch_size)
             while len(pool) >= size or (done == len(pending) and pool):
+                written += len(pool[:size])
+                # (A disabled tqdm bar counts nothing: on_progress gets its own figures.)
+                estimate = round(report.chunks_written * len(pending) / done)
+                shown["total"] = max(written, estimate)
                 write(pool[:size])
                 del pool[:size]
                 groups += 1
+                if on_progress is not None:
+                    shown["done"] = written
+                    on_progress(written, shown["total"])
                 if groups == 1:
                     pause_for_tests("embedding")  # test-only: one group written, the rest not
                 size = WRITE_GROUP

@@ -33,7 +33,10 @@ STYLESHEET = """
 .newsrag-source-number { color: var(--color-accent); }
 .newsrag-source-meta { font-size: 0.9em; opacity: 0.8; margin: 2px 0 6px 0; }
 .newsrag-passage { white-space: pre-line; font-size: 0.92em; line-height: 1.45; }
-.newsrag-passage mark { background: #ffe58a; color: inherit; padding: 0 1px; }
+/* A fixed dark text on the yellow: readable in light and dark themes alike (contrast > 12:1). */
+.newsrag-passage mark, .newsrag-reader mark { background: #ffe58a; color: #1f2328; padding: 0 1px; }
+.newsrag-reader mark.newsrag-cited-passage { background: #fff3c4; }
+.newsrag-short-answer { font-size: 1.05em; margin: 2px 0 6px 0; }
 .newsrag-searched { font-size: 0.85em; opacity: 0.75; margin-bottom: 4px; }
 .newsrag-refusal { font-style: italic; }
 .newsrag-error { color: var(--error-text-color, #b91c1c); }
@@ -157,7 +160,7 @@ def highlight_passage_html(citation: Citation) -> str:
     )
 
 
-def _meta_html(source: str, date: str | None, url: str) -> str:
+def meta_html(source: str, date: str | None, url: str) -> str:
     parts = [escape_html(source or "unknown outlet"), escape_html(date or "undated")]
     link = safe_url(url)
     if link is not None:
@@ -175,7 +178,7 @@ def citation_card_html(citation: Citation, answer_number: int) -> str:
         f"<div class='newsrag-source' id='{anchor}'>"
         f"<div class='newsrag-source-title'><span class='newsrag-source-number'>"
         f"[{citation.number}]</span> {escape_html(shorten(citation.title) or 'untitled')}</div>"
-        f"<div class='newsrag-source-meta'>{_meta_html(citation.source, citation.date, citation.url)}"
+        f"<div class='newsrag-source-meta'>{meta_html(citation.source, citation.date, citation.url)}"
         f"</div><div class='newsrag-passage'>{highlight_passage_html(citation)}</div></div>"
     )
 
@@ -186,7 +189,7 @@ def hit_card_html(hit: Hit) -> str:
     return (
         "<div class='newsrag-source newsrag-source-uncited'>"
         f"<div class='newsrag-source-title'>{escape_html(shorten(article.title) or 'untitled')}"
-        f"</div><div class='newsrag-source-meta'>{_meta_html(article.source, article.date, article.url)}"
+        f"</div><div class='newsrag-source-meta'>{meta_html(article.source, article.date, article.url)}"
         f"</div><div class='newsrag-passage'>{escape_html(_tidy_passage_text(hit.chunk.text.strip()))}"
         "</div></div>"
     )
@@ -265,13 +268,26 @@ def search_line_html(answer: Answer) -> str:
 def answer_message(answer: Answer, answer_number: int) -> str:
     """The chat message of a finished answer: search line, then the text with [n] links."""
     numbers = [citation.number for citation in answer.citations]
-    body = _linked_text(answer.text, numbers, answer_number)
+    text, short = answer.text, ""
+    if answer.short_answer.strip() and not answer.refused:
+        first, blank, rest = text.partition("\n\n")
+        # Answer.text opens with the short-answer line; older answers only have the field.
+        line = answer.short_answer
+        if blank and answer.short_answer.strip() in first:
+            line, text = first, rest
+        short = (
+            f"<div class='newsrag-short-answer'><b>{_linked_text(line.strip(), numbers, answer_number)}"
+            "</b></div>\n\n"
+        )
+    body = _linked_text(text, numbers, answer_number)
     css_class = "newsrag-answer newsrag-refusal" if answer.refused else "newsrag-answer"
-    return f"{search_line_html(answer)}\n\n<div class='{css_class}'>{body}</div>"
+    return f"{search_line_html(answer)}\n\n{short}<div class='{css_class}'>{body}</div>"
 
 
 def streaming_message(partial_text: str) -> str:
     """The chat message while tokens arrive: escaped text, markers become links at the end."""
+    if not partial_text:
+        return "<div class='newsrag-answer newsrag-streaming newsrag-searching'>searching…</div>"
     return f"<div class='newsrag-answer newsrag-streaming'>{escape_markup(partial_text)}▍</div>"
 
 

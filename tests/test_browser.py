@@ -3,9 +3,8 @@
 Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium chromium-driver`) and
 Playwright for Python (no `playwright install`: the system browser is used). Without them these
 tests skip, unless NEWSRAG_REQUIRE_BROWSER=1 (CI), where they fail instead.
-Screenshots and the exported conversation land in test-artifacts/; with
-NEWSRAG_UPDATE_SCREENSHOT=1 the main screenshot also replaces docs/screenshot.png (so a normal run
-leaves the working tree clean).
+Screenshots and the exported conversation land in test-artifacts/ (docs/screenshot.png is taken
+over the sample corpus alone, by tests/test_browser_library.py).
 """
 
 from __future__ import annotations
@@ -287,9 +286,7 @@ def test_seed_question_sources_follow_up_feedback_and_export(
         "(() => { const r = document.getElementById('source-1-1').getBoundingClientRect();"
         " return r.top >= 0 && r.top < window.innerHeight; })()"
     )
-    answer_png = session.screenshot("answer.png")
-    if os.environ.get("NEWSRAG_UPDATE_SCREENSHOT") == "1":
-        shutil.copy(answer_png, REPO_ROOT / "docs" / "screenshot.png")
+    session.screenshot("answer.png")  # docs/screenshot.png: tests/test_browser_library.py
 
     follow_up = session.ask("What did he say about Daesh?")
     searched = follow_up.locator("xpath=..").locator(".newsrag-searched").inner_text()
