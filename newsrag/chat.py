@@ -348,6 +348,7 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
         described = answer.filters.to_dict()
         parts = [f"{key} {value}" for key, value in described.items() if value]
         lines.append("(filters: " + "; ".join(parts) + ")")
+    lines += [f"(note: {note})" for note in answer.notes]
     if answer.citations:
         lines.append("")
         lines.append(render_sources(answer))

@@ -259,9 +259,12 @@ def _linked_text(text: str, citation_numbers: Iterable[int], answer_number: int)
 def search_line_html(answer: Answer) -> str:
     """The line above an answer: what was searched for and which filters applied."""
     searched = answer.searched_for or answer.question
+    notes = "".join(
+        f"<div class='newsrag-filter-note'>{escape_markup(note)}</div>" for note in answer.notes
+    )
     return (
         f"<div class='newsrag-searched'>searched for: <q>{escape_markup(searched)}</q> · "
-        f"{escape_markup(describe_filters(answer.filters))}</div>"
+        f"{escape_markup(describe_filters(answer.filters))}</div>{notes}"
     )
 
 

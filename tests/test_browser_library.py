@@ -640,7 +640,5 @@ def test_short_answer_is_bold_when_the_engine_gives_one(
 ) -> None:
     reply = session.ask(MAYOR_QUESTION)
     short = reply.locator("xpath=..").locator(".newsrag-short-answer b")
-    if short.count() == 0:
-        # Conditional until the answer engines fill Answer.short_answer (the lead's change).
-        pytest.skip("this engine gives no short answer yet")
+    assert short.count() >= 1
     assert "Rizgar Mohammed" in short.first.inner_text()

@@ -107,12 +107,11 @@ def test_stream_sends_the_short_answer_then_each_sentence(
     sentences = [sentence["text"] for sentence in answer["sentences"]]
     assert [delta.strip() for delta in deltas[-len(sentences) :]] == sentences
     assert "".join(deltas) == answer["text"]
-    # Conditional only until the engine's short-answer step is merged: the short answer line
-    # (with its [n]) is then the first delta, alone.
-    if answer["short_answer"]:
-        first_line = answer["text"].split("\n\n", 1)[0]
-        assert first_line.startswith(answer["short_answer"])
-        assert deltas[0] == first_line + "\n\n"
+    # The short answer line (with its [n]) is the first delta, alone.
+    assert answer["short_answer"]
+    first_line = answer["text"].split("\n\n", 1)[0]
+    assert first_line.startswith(answer["short_answer"])
+    assert deltas[0] == first_line + "\n\n"
 
 
 @pytest.mark.parametrize("model", ["newsrag", "newsrag-sources"])
