@@ -50,7 +50,7 @@ _PERSON_NOUNS = (
     r"head of state|world leader|figure|legend|icon|pitcher|driver|boxer|swimmer|gymnast|"
     r"suspect|victim|survivor|astronaut|scientist|designer|chef|filmmaker|producer|mp|peer|"
     r"lawyer|attorney|general|officer|spokesman|spokeswoman|spokesperson|commander|pope|colonel|"
-    r"major|captain|sergeant|lieutenant|soldier|fighter|militant|diplomat|envoy|ambassador|"
+    r"captain|sergeant|lieutenant|soldier|fighter|militant|diplomat|envoy|ambassador|"
     r"activist|protester|employee|worker|owner|heir|son|daughter|wife|husband|mother|father"
 )
 _PLACE_NOUNS = (
@@ -106,16 +106,35 @@ _WHICH = re.compile(
 )
 
 
+_VERB_LIKE = re.compile(
+    r"^(?:\w+ed|is|are|was|were|has|have|had|did|does|do|will|would|can|could|won|made|became"
+    r"|said|says|fled|got|took|led|hit|beat|set|lost|sent|ran|went|came|gave|told|saw|wrote|sold"
+    r"|bought|left|became|becomes|makes|wins|plans|faces|wants|says)$"
+)
+
+
 def _head_kind(words: str) -> str:
-    """The kind of the first known noun among the words after "which"/"what" (THING if none)."""
+    """The kind of the last known noun among the words after "which"/"what" (THING if none):
+    "which major US retailer" is a retailer, "which tennis star" a star."""
     tokens = words.split()
-    for index in range(len(tokens)):
-        for size in (2, 1):  # "head of state", "tennis star" before "state", "star"
+    found = THING
+    index = 0
+    while index < len(tokens):
+        token = tokens[index].casefold()
+        if index and (_VERB_LIKE.match(token) or token in _STOP):
+            break  # the noun phrase after "which" ends at its verb: "which country fled ..."
+        for size in (3, 2, 1):  # "head of state" before "state"
             phrase = " ".join(tokens[index : index + size]).casefold().strip("'’?,.")
-            for pattern, kind in _HEAD_NOUNS:
-                if pattern.match(phrase):
-                    return kind
-    return THING
+            phrase = re.sub(r"['’]s$", "", phrase)
+            kind = next((kind for pattern, kind in _HEAD_NOUNS if pattern.match(phrase)), None)
+            if kind is not None:
+                found = kind
+                index += size - 1
+                if re.search(r"['’]s$", tokens[index]):
+                    return found  # "which company's stock": the possessor is asked for
+                break
+        index += 1
+    return found
 
 
 # How well an NER label answers each type (1 = the type's own label).
@@ -274,12 +293,13 @@ def _rule_entities(text: str) -> tuple[Entity, ...]:
 
 
 def _content_words(text: str) -> set[str]:
-    return {word for word in re.findall(r"[\w'’]+", text.casefold()) if word not in _STOP}
+    folded = re.sub(r"['’]s\b", "", text.casefold().replace("’", "'"))
+    return {word for word in re.findall(r"[\w']+", folded) if word not in _STOP}
 
 
 def _key(text: str) -> str:
-    """A candidate's identity across passages: case, articles and punctuation folded."""
-    words = re.findall(r"[\w]+", text.casefold())
+    """A candidate's identity across passages: case, articles, possessives, punctuation folded."""
+    words = re.findall(r"[\w]+", re.sub(r"['’]s\b", "", text.casefold()))
     while words and words[0] in ("the", "a", "an"):
         words = words[1:]
     return " ".join(words)
@@ -327,6 +347,16 @@ def dateline_end(sentence: str) -> int:
     """Where a sentence's dateline ends (0 when it has none)."""
     found = _DATELINE.match(sentence)
     return found.end() if found and found.end() <= 60 else 0
+
+
+def _without_possessive(entity: Entity) -> Entity:
+    """ "Sri Lanka's" -> "Sri Lanka": the name, not its possessive."""
+    found = re.search(r"\s?['’]s$", entity.text)
+    if found is None:
+        return entity
+    return Entity(
+        entity.text[: found.start()], entity.label, entity.start, entity.start + found.start()
+    )
 
 
 def _with_currency(sentence: str, entity: Entity) -> Entity:
@@ -390,10 +420,13 @@ def find_short_answer(
             if entity.start < skip_until:
                 continue  # the dateline's place and agency
             entity = _with_currency(candidate.raw, _widen_pair(candidate.raw, entity, entities))
+            entity = _without_possessive(entity)
             fit = _fits(kind or THING, entity, candidate.raw)
             words = _content_words(entity.text)
             if fit <= 0 or not words or words <= question_words:
                 continue  # no fit, or a name the question already holds
+            # "Spirit and Frontier" when the question names Spirit: half of it is the question's.
+            fit *= 1.0 - len(words & question_words) / len(words)
             if len(entity.text.split()) > MAX_SHORT_WORDS:
                 continue
             key = _key(entity.text)
