@@ -123,7 +123,7 @@ def _head_kind(words: str) -> str:
         token = tokens[index].casefold()
         if index and (_VERB_LIKE.match(token) or token in _STOP):
             break  # the noun phrase after "which" ends at its verb: "which country fled ..."
-        for size in (3, 2, 1):  # "head of state" before "state"
+        for size in [size for size in (3, 2, 1) if index + size <= len(tokens)]:  # "head of state"
             phrase = " ".join(tokens[index : index + size]).casefold().strip("'’?,.")
             phrase = re.sub(r"['’]s$", "", phrase)
             kind = next((kind for pattern, kind in _HEAD_NOUNS if pattern.match(phrase)), None)
