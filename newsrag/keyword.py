@@ -188,6 +188,16 @@ class KeywordDocument:
     tokens: list[str]
 
 
+def _row(document: KeywordDocument) -> tuple[str, str, int, str, str]:
+    return (
+        document.chunk_id,
+        document.article_id,
+        document.date_int,
+        document.source_key,
+        " ".join(document.tokens),
+    )
+
+
 class KeywordIndex:
     """BM25 over chunk texts; documents live in SQLite, the bm25s matrix in a generation folder."""
 
@@ -213,27 +223,46 @@ class KeywordIndex:
             " date_int INTEGER NOT NULL, source_key TEXT NOT NULL, tokens TEXT NOT NULL)"
         )
         connection.execute("CREATE INDEX IF NOT EXISTS docs_article ON docs(article_id)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS staged (chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL,"
+            " date_int INTEGER NOT NULL, source_key TEXT NOT NULL, tokens TEXT NOT NULL)"
+        )
         return connection
 
-    def update(self, *, remove_articles: Iterable[str], add: Sequence[KeywordDocument]) -> None:
-        """Delete these articles' documents, add new ones, and rebuild the BM25 matrix."""
+    def stage(self, documents: Sequence[KeywordDocument]) -> None:
+        """Set an ingest group's documents aside (unsearched, unchecked) until update applies them.
+
+        An ingest stages each group as it goes, so its BM25 tokens never pile up in memory.
+        """
+        with self._connect() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO staged VALUES (?, ?, ?, ?, ?)",
+                [_row(document) for document in documents],
+            )
+
+    def clear_staged(self) -> None:
+        """Forget documents staged by an ingest that did not finish."""
+        if (self.root / "docs.sqlite").exists():
+            with self._connect() as connection:
+                connection.execute("DELETE FROM staged")
+
+    def update(
+        self, *, remove_articles: Iterable[str], add: Sequence[KeywordDocument] = ()
+    ) -> None:
+        """Delete these articles' documents, apply the staged and the new ones, rebuild BM25."""
         removed = sorted(set(remove_articles))
         with self._connect() as connection:
             connection.executemany(
                 "DELETE FROM docs WHERE article_id = ?", [(article,) for article in removed]
             )
+            connection.execute(
+                "DELETE FROM docs WHERE article_id IN (SELECT DISTINCT article_id FROM staged)"
+            )
+            connection.execute("INSERT OR REPLACE INTO docs SELECT * FROM staged")
+            connection.execute("DELETE FROM staged")
             connection.executemany(
                 "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        doc.chunk_id,
-                        doc.article_id,
-                        doc.date_int,
-                        doc.source_key,
-                        " ".join(doc.tokens),
-                    )
-                    for doc in add
-                ],
+                [_row(document) for document in add],
             )
         self.rebuild()
 
