@@ -160,7 +160,7 @@ class Manifest:
         """Write atomically (temp file, fsync, rename): a crash leaves the old or the new manifest."""
         folder = Path(index_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        data = {
+        data: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "model": self.model,
             "dimension": self.dimension,
