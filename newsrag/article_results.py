@@ -76,7 +76,8 @@ def clean_text(text: str) -> tuple[str, int]:
 
 
 def _cut(value: str, limit: int) -> str:
-    return value if len(value) <= limit else value[:limit].rsplit(" ", 1)[0][:limit] + "…"
+    # At a word boundary when there is one; with the ellipsis, at most limit characters.
+    return value if len(value) <= limit else value[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def identity_key(name: str, fields: dict[str, str], text: str, *, whole_file: bool) -> str:

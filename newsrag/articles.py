@@ -275,7 +275,7 @@ def _discover(paths: Sequence[Path]) -> tuple[list[Path], list[Skipped]]:
             reason = "not a regular file" if given.exists() else "no such file or directory"
             skipped.append(report(str(given), None, f"{reason}; check the path"))
         for file in candidates:
-            if (key := os.path.abspath(file)) in seen:
+            if (key := os.path.realpath(file)) in seen:  # a file and a link to it: read once
                 continue
             seen.add(key)
             if _suffix_of(file):
