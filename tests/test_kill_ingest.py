@@ -167,9 +167,9 @@ def test_a_lock_held_by_a_live_owner_is_refused(tmp_path: Path) -> None:
     holder = hold_lock(tmp_path / "index", "placeholder")
     try:
         (tmp_path / "index" / LOCK_NAME).write_text(f"pid {holder.pid}")
-        with pytest.raises(IngestLockedError, match=f"another ingest \\(pid {holder.pid}\\)"):
-            with ingest_lock(tmp_path / "index"):
-                pass
+        refused = pytest.raises(IngestLockedError, match=f"another ingest \\(pid {holder.pid}\\)")
+        with refused, ingest_lock(tmp_path / "index"):
+            pass
     finally:
         holder.kill()
         holder.wait()
