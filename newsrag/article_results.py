@@ -112,6 +112,9 @@ def add_article(
     if own_id:
         own_id, count = clean_text(own_id)
         invalid += count
+    if not text.strip():
+        result.skip(name, line, "no article text once NUL characters are removed; add text")
+        return
     if invalid:
         result.warn(
             name,

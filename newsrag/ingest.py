@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from newsrag.articles import Skipped, iter_corpus
-from newsrag.check import incomplete_articles, remove_orphans
 from newsrag.chunking import Chunker, PassageSignature, chunk_stream, embed_text_for
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, GroupEmbedder, StoredVector, model_identity
+from newsrag.index_health import incomplete_articles, remove_orphans
 from newsrag.keyword import KEYWORD_SUBDIR, KeywordDocument, KeywordIndex
 from newsrag.manifest import (
     MANIFEST_NAME,
