@@ -39,8 +39,7 @@ def write_corpus(folder: Path) -> Path:
             "date": f"2022-03-{number % 28 + 1:02d}",
             "source": "Test Wire",
             "text": f"The council of Town {number} approved a budget of {number} million on "
-            f"Monday. Residents of district {number * 7} welcomed the plan, officials said. "
-            * 3,
+            f"Monday. Residents of district {number * 7} welcomed the plan, officials said. " * 3,
         }
         for number in range(ARTICLES)
     ]
