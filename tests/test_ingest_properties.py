@@ -73,7 +73,7 @@ def jsonl_line(record: Record, identifier: str) -> str:
 
 
 @hypothesis_settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     jsonl=st.lists(JSONL_RECORDS, max_size=6),

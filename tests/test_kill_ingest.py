@@ -104,7 +104,9 @@ def wait_for_marker(process: subprocess.Popen[bytes], marker: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "kill_signal", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"]
+)
 def test_ingest_killed_during_embedding_leaves_no_process_and_no_lock(
     tmp_path: Path, embedder, kill_signal: signal.Signals
 ) -> None:
