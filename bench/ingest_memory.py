@@ -86,13 +86,15 @@ def write_corpus(rows: list[dict[str, Any]], factor: int, path: Path) -> int:
     return count
 
 
-def run_ingest(corpus: Path, index_dir: Path, environment: dict[str, str]) -> dict[str, Any]:
+def run_ingest(
+    corpus: Path, index_dir: Path, environment: dict[str, str], code: Path = REPO_ROOT
+) -> dict[str, Any]:
     """`newsrag ingest` in a fresh process: its report, peak RSS and wall seconds."""
     command = [sys.executable, "-m", "newsrag.cli", "ingest", str(corpus), "-q", "--json"]
     command += ["--index", str(index_dir)]
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command, cwd=code, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert process.stdout is not None and process.stderr is not None
     output = process.stdout.read()
@@ -102,7 +104,7 @@ def run_ingest(corpus: Path, index_dir: Path, environment: dict[str, str]) -> di
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"ingest failed ({process.returncode}): {errors.decode()[-2000:]}")
-    report = json.loads(output.decode().strip().splitlines()[-1])
+    report = json.loads(output.decode())
     return {"peak_rss_mb": usage.ru_maxrss / 1024, "seconds": round(seconds, 1), "report": report}
 
 
@@ -112,13 +114,19 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=300, help="articles in the sample")
     parser.add_argument("--factor", type=int, default=10, help="size of the synthetic corpus")
     parser.add_argument("--backend", choices=["static", "transformer"], default="static")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=REPO_ROOT,
+        help="checkout whose newsrag is measured (e.g. another branch's worktree, for before/after)",
+    )
     arguments = parser.parse_args()
 
     folder = bench_folder(arguments.bench, arguments.dataset)
     rows = read_sample(folder / "corpus.jsonl.gz", arguments.articles)
     environment = {**os.environ, "NEWSRAG_EMBEDDING_BACKEND": arguments.backend}
     environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+        filter(None, [str(arguments.code.resolve()), os.environ.get("PYTHONPATH")])
     )
     results: dict[str, Any] = {
         "dataset": arguments.dataset,
@@ -131,7 +139,7 @@ def main() -> None:
         if arguments.backend == "static":  # distil once, outside the measured runs
             warm = work_dir / "warm.jsonl"
             write_corpus(rows[:2], 1, warm)
-            run_ingest(warm, work_dir / "warm-index", environment)
+            run_ingest(warm, work_dir / "warm-index", environment, arguments.code)
             cache_source = work_dir / "warm-index" / "embedder"
         for factor in (1, arguments.factor):
             corpus = work_dir / f"corpus-x{factor}.jsonl"
@@ -139,7 +147,7 @@ def main() -> None:
             index_dir = work_dir / f"index-x{factor}"
             if cache_source is not None:
                 shutil.copytree(cache_source, index_dir / "embedder")
-            measured = run_ingest(corpus, index_dir, environment)
+            measured = run_ingest(corpus, index_dir, environment, arguments.code)
             report = measured["report"]
             run = {
                 "factor": factor,

@@ -9,6 +9,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,10 +284,26 @@ class KeywordIndex:
         """Build the bm25s matrix from every stored document into a new generation, then switch."""
         import bm25s
 
+        chunk_ids: list[str] = []
+        dates: list[int] = []
+        sources: list[str] = []
+        documents: list[array[int]] = []
+        vocabulary: dict[str, int] = {}
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT chunk_id, date_int, source_key, tokens FROM docs ORDER BY chunk_id"
-            ).fetchall()
+            )
+            # Row by row into 4-byte token ids: lists of token strings for a whole corpus took
+            # hundreds of MB. Ids in order of first appearance, as bm25s itself numbers tokens.
+            for chunk_id, date_int, source, tokens in rows:
+                chunk_ids.append(chunk_id)
+                dates.append(date_int)
+                sources.append(source)
+                # A document with no tokens still needs one so row numbers line up.
+                words = tokens.split() or ["\x00"]
+                documents.append(
+                    array("i", [vocabulary.setdefault(word, len(vocabulary)) for word in words])
+                )
         previous = self._current_generation()
         number = int(previous.split("-")[1]) + 1 if previous else 1
         # A random suffix keeps names unique across `ingest --rebuild` (which restarts the count):
@@ -295,17 +312,12 @@ class KeywordIndex:
         folder = self.root / generation
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        if rows:
-            # A document with no tokens still needs one so row numbers line up.
-            corpus = [row[3].split() or ["\x00"] for row in rows]
+        if documents:
             retriever = bm25s.BM25()
-            retriever.index(corpus, show_progress=False)
+            retriever.index((documents, vocabulary), show_progress=False)
             retriever.save(str(folder / "bm25"))
-        meta = {
-            "chunk_ids": [row[0] for row in rows],
-            "dates": [row[1] for row in rows],
-            "sources": [row[2] for row in rows],
-        }
+        del documents, vocabulary
+        meta = {"chunk_ids": chunk_ids, "dates": dates, "sources": sources}
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         pointer = self.root / "current.tmp"
         pointer.write_text(generation, encoding="utf-8")
