@@ -284,7 +284,8 @@ class NearDuplicates:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self.rows = SIGNATURE_SIZE // LSH_BANDS
-        self._buckets: dict[tuple[int, bytes], list[str]] = {}
+        # Keyed by the hash of (band, rows): a run's buckets hold ints, not 8 byte strings a passage.
+        self._buckets: dict[int, list[str]] = {}
         self._signatures: dict[str, PassageSignature] = {}
 
     def find(self, signature: PassageSignature) -> str | None:
@@ -305,8 +306,9 @@ class NearDuplicates:
         for band in range(LSH_BANDS):
             self._buckets.setdefault(self._band(signature, band), []).append(key)
 
-    def _band(self, signature: PassageSignature, band: int) -> tuple[int, bytes]:
-        return band, signature.minhash[band * self.rows : (band + 1) * self.rows].tobytes()
+    def _band(self, signature: PassageSignature, band: int) -> int:
+        # A collision only adds a candidate: find() compares the shingle sets exactly.
+        return hash((band, signature.minhash[band * self.rows : (band + 1) * self.rows].tobytes()))
 
 
 # ---- chunking beside the model -------------------------------------------------------------------

@@ -179,7 +179,8 @@ def ingest(
             store.delete_articles(removed_ids)
         pause_for_tests("after_store")
         if writer.records or removed_ids or not keyword.exists():
-            keyword.update(remove_articles=removed_ids)
+            # Changed articles' old documents go even when the new version has no chunk.
+            keyword.update(remove_articles=[*removed_ids, *writer.records])
         pause_for_tests("after_keyword")
 
         manifest.articles.update(writer.records)
