@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,11 +121,14 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
     embedder: Embedder | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Bring the index in line with the corpus files; safe to re-run, resumes after a crash.
 
     The corpus is read, chunked, embedded and written in groups of at most ARTICLE_GROUP new or
     changed articles: memory holds one group, whatever the size of the corpus.
+    on_progress(done, total) is called per model batch and group written (the browser's bar);
+    total is the chunks made so far, so it grows while the streamed corpus is read.
     """
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
@@ -163,6 +166,7 @@ def ingest(
             keyword=keyword,
             report=report,
             progress=progress,
+            on_progress=on_progress,
         )
         seen: set[str] = set()
         try:
@@ -267,6 +271,7 @@ class _GroupWriter:
         keyword: KeywordIndex,
         report: IngestReport,
         progress: bool,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         from tqdm import tqdm
 
@@ -290,7 +295,10 @@ class _GroupWriter:
             disable=not progress,
             file=sys.stderr,
             dynamic_ncols=True,
+            delay=1e-9,  # drawn at the first update, once there is a total: no empty "0chunk" bar
         )
+        self.on_progress = on_progress
+        self.done = 0  # chunks embedded or reused so far (a disabled bar counts nothing)
         self.embed_seconds = 0.0
 
     def write_articles(self, articles: list[Article]) -> None:
@@ -343,21 +351,28 @@ class _GroupWriter:
             if chunk.id in already:
                 self.embedder.remember(chunk)
         self.report.chunks_reused += len(group) - len(todo)
-        self.bar.update(len(group) - len(todo))
+        self._advance(len(group) - len(todo))
         if todo:
             before = self.embedder.counts.embedded
             vectors = self.embedder.vectors(
                 [chunk for chunk, _, _ in todo],
                 lengths=[length for _, length, _ in todo],
                 signatures=[signature for _, _, signature in todo],
-                on_batch=self.bar.update,
+                on_batch=self._advance,
             )
-            self.bar.update(len(todo) - (self.embedder.counts.embedded - before))
+            self._advance(len(todo) - (self.embedder.counts.embedded - before))
             chunks = [chunk for chunk, _, _ in todo]
             self.store.upsert(chunks, [metas[chunk.article_id] for chunk in chunks], vectors)
         self.writes += 1
         if self.writes == 1:
             pause_for_tests("embedding")  # test-only: one group written, the rest not
+
+    def _advance(self, count: int) -> None:
+        """count more chunks are done: the bar and on_progress move."""
+        self.bar.update(count)
+        self.done += count
+        if self.on_progress is not None and count:
+            self.on_progress(self.done, max(self.done, self.report.chunks_written))
 
     def close(self) -> None:
         """Close the bar and note what the model did and was spared."""

@@ -167,8 +167,19 @@ def test_ingest_works_in_bounded_groups_and_gives_the_same_index(
     monkeypatch.setattr(ingest_module, "ARTICLE_GROUP", 5)
     monkeypatch.setattr(ingest_module._GroupWriter, "write_articles", spy)
     grouped = Settings(corpus_dir=corpus, index_dir=tmp_path / "grouped")
-    report = ingest([corpus], settings=grouped, progress=False, embedder=embedder)
+    seen: list[tuple[int, int]] = []
+    report = ingest(
+        [corpus],
+        settings=grouped,
+        progress=False,
+        embedder=embedder,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     assert sizes == [5, 5, 2] and report.added == 12
+    # Progress through the groups: never backwards, never past its total, ends at every chunk.
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert all(done <= total for done, total in seen) and len(seen) >= 3
+    assert seen[-1] == (report.chunks_written, report.chunks_written)
     assert_index_matches_corpus(grouped, corpus)
     monkeypatch.setattr(ingest_module, "ARTICLE_GROUP", 512)
     whole = Settings(corpus_dir=corpus, index_dir=tmp_path / "whole")
