@@ -139,9 +139,10 @@ def profile_stages(timer: StageTimer) -> None:
     timer.wrap(VectorStore, "existing_ids", "Chroma existing ids (resume check)")
     timer.wrap(ingest_module, "_stored_vectors", "Chroma vector reads (dedupe)")
     timer.wrap(ingest_module, "_delete_stale", "Chroma stale deletes")
-    timer.wrap(ingest_module, "_read_and_diff", "read + hash + diff")
+    timer.wrap_stream(ingest_module, "_pending_groups", "read + hash + diff")
     timer.wrap(ingest_module, "_keyword_documents", "BM25 tokenize")
-    timer.wrap(KeywordIndex, "update", "BM25 write + rebuild")
+    timer.wrap(KeywordIndex, "stage", "BM25 write (staged per group)")
+    timer.wrap(KeywordIndex, "update", "BM25 apply + rebuild")
     timer.wrap_stream(ingest_module, "chunk_stream", "waiting for chunks")
 
 

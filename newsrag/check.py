@@ -13,6 +13,7 @@ from typing import Any
 from newsrag.articles import iter_corpus
 from newsrag.config import Settings
 from newsrag.embedding import model_identity
+from newsrag.index_health import generation_matches, good_vectors, incomplete_articles
 from newsrag.keyword import KEYWORD_SUBDIR, KeywordIndex, KeywordIndexError
 from newsrag.manifest import MANIFEST_NAME, Manifest, ManifestError, ingest_lock
 from newsrag.store import CHROMA_SUBDIR, StoreError, StoreMissingError, VectorStore
@@ -87,56 +88,6 @@ class CheckReport:
                 for item in self.findings
             ],
         }
-
-
-# ---- shared with ingest: keep the index consistent as a side effect of every run -----------------
-
-
-def incomplete_articles(
-    manifest: Manifest, *, store: VectorStore | None, keyword: KeywordIndex
-) -> list[str]:
-    """Manifest articles with a chunk missing from Chroma or from the BM25 documents."""
-    expected = [chunk for record in manifest.articles.values() for chunk in record.chunk_ids]
-    in_store = store.existing_ids(expected) if store is not None and expected else set()
-    in_keyword = keyword.document_ids()
-    return sorted(
-        article_id
-        for article_id, record in manifest.articles.items()
-        if any(chunk not in in_store or chunk not in in_keyword for chunk in record.chunk_ids)
-    )
-
-
-def remove_orphans(
-    expected: set[str], *, store: VectorStore, keyword: KeywordIndex
-) -> tuple[list[str], list[str], bool]:
-    """Delete chunks no indexed article owns; rebuild a stale BM25 generation.
-
-    Returns (chunks deleted from Chroma, chunks deleted from BM25, whether BM25 was rebuilt).
-    The fast path trusts a matching count: callers make sure every expected chunk is stored.
-    """
-    store_orphans: list[str] = []
-    if store.count() != len(expected):
-        store_orphans = sorted(set(store.all_ids()) - expected)
-        store.delete_chunks(store_orphans)
-    documents = keyword.document_ids()
-    keyword_orphans = sorted(documents - expected)
-    if keyword_orphans:
-        keyword.delete_chunks(keyword_orphans)  # rebuilds the generation
-        return store_orphans, keyword_orphans, True
-    if _generation_matches(keyword, documents):
-        return store_orphans, keyword_orphans, False
-    keyword.rebuild()
-    return store_orphans, keyword_orphans, True
-
-
-def _generation_matches(keyword: KeywordIndex, documents: set[str]) -> bool:
-    try:
-        listed = keyword.generation_ids()
-    except Exception:  # unreadable meta.json: a rebuild replaces it
-        return False
-    if listed is None:
-        return not documents and not keyword.root.exists()
-    return len(listed) == len(documents) and set(listed) == documents
 
 
 # ---- inspection -------------------------------------------------------------------------------
@@ -296,7 +247,15 @@ def _compare(state: _State, manifest: Manifest) -> None:
             f"({_examples(duplicated)}): {REPAIR_HINT} drops those articles for re-indexing",
         )
     expected = set(owner)
-    sides = [("store", "Chroma", state.store_ids, state.store_damaged)]
+    spare = set(manifest.spare_chunks) & state.store_ids
+    if spare:
+        state.add(
+            "spare_chunks",
+            f"{len(spare)} embedded chunks in Chroma are kept for articles not indexed yet "
+            "(an interrupted ingest's work): the next `newsrag ingest` reuses or removes them",
+            problem=False,
+        )
+    sides = [("store", "Chroma", state.store_ids - spare, state.store_damaged)]
     sides.append(("keyword", "BM25", state.keyword_ids, state.keyword_damaged))
     for name, label, present, damaged in sides:
         if damaged:
@@ -427,8 +386,10 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
     expected = {chunk for record in manifest.articles.values() for chunk in record.chunk_ids}
     if store is None and (index_dir / CHROMA_SUBDIR).exists():
         store = VectorStore.open(settings=settings, create=True)
+    if store is not None:
+        _keep_spare_vectors(index_dir, manifest, expected, store, repairs)
     if store is not None or keyword.root.exists():
-        _remove_all_orphans(expected, store, keyword, repairs)
+        _remove_all_orphans(expected, set(manifest.spare_chunks), store, keyword, repairs)
     for path in _leftover_paths(index_dir):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -445,11 +406,37 @@ def _articles_with_duplicate_chunks(manifest: Manifest) -> set[str]:
     return {article for names in owners.values() if len(names) > 1 for article in names}
 
 
-def _remove_all_orphans(
-    expected: set[str], store: VectorStore | None, keyword: KeywordIndex, repairs: list[str]
+def _keep_spare_vectors(
+    index_dir: Path, manifest: Manifest, owned: set[str], store: VectorStore, repairs: list[str]
 ) -> None:
-    if store is not None:
-        orphans = sorted(set(store.all_ids()) - expected)
+    """Keep stored chunks no article owns yet but whose vectors are whole, listed as spare.
+
+    They are an interrupted ingest's work: deleting them made the next ingest embed them again.
+    """
+    unowned = sorted(set(store.all_ids()) - owned)
+    keep = tuple(sorted(good_vectors(store, unowned, manifest.dimension))) if unowned else ()
+    if keep == manifest.spare_chunks:
+        return
+    added = len(set(keep) - set(manifest.spare_chunks))
+    manifest.spare_chunks = keep
+    manifest.save(index_dir)
+    if added:
+        repairs.append(
+            f"kept {added} embedded chunks that no indexed article owns yet (their vectors are "
+            "whole) as spare in the manifest: the next `newsrag ingest` reuses them instead of "
+            "embedding again"
+        )
+
+
+def _remove_all_orphans(
+    expected: set[str],
+    spare: set[str],
+    store: VectorStore | None,
+    keyword: KeywordIndex,
+    repairs: list[str],
+) -> None:
+    if store is not None:  # spare chunks stay in Chroma; BM25 documents are cheap to redo
+        orphans = sorted(set(store.all_ids()) - expected - spare)
         if orphans:
             store.delete_chunks(orphans)
             repairs.append(f"deleted {len(orphans)} orphan chunks from Chroma")
@@ -458,7 +445,7 @@ def _remove_all_orphans(
     if orphans:
         keyword.delete_chunks(orphans)
         repairs.append(f"deleted {len(orphans)} orphan chunks from BM25 and rebuilt it")
-    elif not _generation_matches(keyword, documents) or _unloadable(keyword):
+    elif not generation_matches(keyword, documents) or _unloadable(keyword):
         keyword.rebuild()
         repairs.append(f"rebuilt the BM25 index from its {len(documents)} documents")
 
@@ -489,14 +476,16 @@ def check_index(
             Finding("no_index", f"no index in {index_dir}: run `newsrag ingest` to build one")
         )
         return report
-    with ingest_lock(index_dir):
+    with ingest_lock(index_dir) as lock_notes:
         state = _inspect(settings, corpus)
         if repair and any(
             finding.problem or finding.code == "leftover_files" for finding in state.findings
         ):
             _repair(settings, state, report.repairs)
             state = _inspect(settings, corpus)
-    report.findings = state.findings
+    report.findings = state.findings + [
+        Finding("lock_taken_over", note, problem=False) for note in lock_notes
+    ]
     if state.manifest is not None:
         report.articles = len(state.manifest.articles)
         report.manifest_chunks = state.manifest.chunk_count

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
+import queue
 import re
+import threading
 import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,7 +284,8 @@ class NearDuplicates:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self.rows = SIGNATURE_SIZE // LSH_BANDS
-        self._buckets: dict[tuple[int, bytes], list[str]] = {}
+        # Keyed by the hash of (band, rows): a run's buckets hold ints, not 8 byte strings a passage.
+        self._buckets: dict[int, list[str]] = {}
         self._signatures: dict[str, PassageSignature] = {}
 
     def find(self, signature: PassageSignature) -> str | None:
@@ -307,15 +306,16 @@ class NearDuplicates:
         for band in range(LSH_BANDS):
             self._buckets.setdefault(self._band(signature, band), []).append(key)
 
-    def _band(self, signature: PassageSignature, band: int) -> tuple[int, bytes]:
-        return band, signature.minhash[band * self.rows : (band + 1) * self.rows].tobytes()
+    def _band(self, signature: PassageSignature, band: int) -> int:
+        # A collision only adds a candidate: find() compares the shingle sets exactly.
+        return hash((band, signature.minhash[band * self.rows : (band + 1) * self.rows].tobytes()))
 
 
 # ---- chunking beside the model -------------------------------------------------------------------
-# Below this many articles the worker process costs more than it saves.
+# Below this many articles the worker thread costs more than it saves.
 PARALLEL_MIN_ARTICLES = 24
-ARTICLES_PER_TASK = 8
-_worker_state: tuple[Chunker, bool] | None = None  # set before the fork; the worker inherits it
+ARTICLES_PER_TASK = 8  # articles handed over at a time
+TASKS_AHEAD = 4  # the worker stops this many hand-overs ahead of the model: bounded memory
 
 
 @dataclass(frozen=True)
@@ -335,48 +335,57 @@ def chunk_article(chunker: Chunker, article: Article, *, signatures: bool) -> Ch
     return ChunkedArticle(article, chunks, lengths, signed)
 
 
-def _chunk_task(articles: list[Article]) -> list[ChunkedArticle]:
-    assert _worker_state is not None, "the chunking worker is forked after _worker_state is set"
-    chunker, signatures = _worker_state
-    return [chunk_article(chunker, article, signatures=signatures) for article in articles]
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+_DONE = object()
 
 
 def chunk_stream(
     articles: Sequence[Article], chunker: Chunker, *, signatures: bool
 ) -> Iterator[ChunkedArticle]:
-    """Chunk articles in order; with many, in a forked process that runs ahead of the model.
+    """Chunk articles in order; with many, in a thread that runs a few articles ahead of the model.
 
-    Splitting and signing are single-threaded Python: done in line they leave one of the two
-    cores idle, done in a second process they fill the gaps the model leaves. The results are
-    the same chunks either way (the worker is a fork of this process, same chunker).
+    A thread, not a process: it dies with the ingest, holds no inherited descriptor (a forked
+    worker kept the ingest lock after its parent was killed), and the model releases the GIL
+    while it computes, which is when the splitter runs. The results are the same chunks.
     """
-    global _worker_state
-    start = 0
-    if len(articles) >= PARALLEL_MIN_ARTICLES and "fork" in multiprocessing.get_all_start_methods():
-        _worker_state = (chunker, signatures)
-        executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("fork")
-        )
-        try:
-            tasks = [
-                list(articles[begin : begin + ARTICLES_PER_TASK])
-                for begin in range(0, len(articles), ARTICLES_PER_TASK)
-            ]
-            # Objects left for the garbage collector (old Chroma clients, say) must never be freed
-            # in the fork: their destructors wait on threads that only exist here.
-            gc.freeze()
+    if len(articles) < PARALLEL_MIN_ARTICLES:
+        for article in articles:
+            yield chunk_article(chunker, article, signatures=signatures)
+        return
+    handover: queue.Queue[Any] = queue.Queue(maxsize=TASKS_AHEAD)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
             try:
-                batches = executor.map(_chunk_task, tasks)  # forks the worker now
-            finally:
-                gc.unfreeze()
-            for results in batches:
-                for result in results:
-                    yield result
-                    start += 1
-        except BrokenProcessPool:
-            pass  # the worker died (out of memory?): chunk the rest here
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-            _worker_state = None
-    for article in articles[start:]:
-        yield chunk_article(chunker, article, signatures=signatures)
+                handover.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for begin in range(0, len(articles), ARTICLES_PER_TASK):
+                batch = articles[begin : begin + ARTICLES_PER_TASK]
+                done = [chunk_article(chunker, article, signatures=signatures) for article in batch]
+                if not put(done):
+                    return
+            put(_DONE)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(_Failure(error))
+
+    worker = threading.Thread(target=work, name="newsrag-chunking", daemon=True)
+    worker.start()
+    try:
+        while (item := handover.get()) is not _DONE:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield from item
+    finally:
+        stop.set()  # the consumer stopped early (error, generator closed): end the worker
+        worker.join()

@@ -61,8 +61,12 @@ class Settings(BaseSettings):
     dense_weight: float = Field(default=1.0, ge=0.0)
     keyword_weight: float = Field(default=1.0, ge=0.0)
 
-    # Ingest
-    max_file_bytes: int = Field(default=20_000_000, ge=1)
+    # Ingest: size limits (an item over one is skipped or cut, with a message naming it)
+    max_file_bytes: int = Field(default=20_000_000, ge=1)  # a txt/md/html file; an article's text
+    max_line_bytes: int = Field(default=25_000_000, ge=1)  # a JSONL line, a CSV physical line
+    max_field_bytes: int = Field(default=25_000_000, ge=1)  # a CSV field
+    max_title_chars: int = Field(default=500, ge=1)  # longer titles are cut
+    max_metadata_chars: int = Field(default=1000, ge=1)  # source, url, author... likewise
 
     # Answering
     engine: Literal["extractive", "openai", "ollama"] = "extractive"

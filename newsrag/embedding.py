@@ -113,12 +113,18 @@ class Embedder:
     def tokenizer_function(self) -> TokenCounter:
         """The model's own tokenizer as text -> token ids (no special tokens), for chunk sizing."""
         tokenizer: Any = self.model.tokenizer
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        # The chunking thread must not share the model's tokenizer: each call of the model
+        # resets its truncation, and two threads on one Rust tokenizer fail ("Already borrowed").
+        private = untruncated_copy(backend) if backend is not None else None
 
         def encode(text: str) -> list[int]:
+            if private is not None:
+                return list(private.encode(text, add_special_tokens=False).ids)
             return list(tokenizer.encode(text, add_special_tokens=False))
 
         # The fast (Rust) backend lets one tokenization per article answer every piece's count.
-        return TokenCounter(encode, getattr(tokenizer, "backend_tokenizer", None))
+        return TokenCounter(encode, backend)
 
     def embed_documents(
         self,
@@ -305,6 +311,10 @@ class DedupeCounts:
     near: int = 0  # passage a near-duplicate of an earlier one (shares its vector)
 
 
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
 class GroupEmbedder:
     """Embeds an ingest's chunks group by group, each distinct text once.
 
@@ -327,11 +337,12 @@ class GroupEmbedder:
         self.indexed = indexed or {}  # text_key -> chunk id already in the index
         self.near = NearDuplicates(near_threshold) if near_threshold else None
         self.counts = DedupeCounts()
-        self._holder: dict[str, str] = {}  # embed text -> chunk id whose vector it has
+        # sha256 of an embed text -> chunk id whose vector it has (digests: no run's texts kept)
+        self._holder: dict[bytes, str] = {}
 
     def remember(self, chunk: Chunk) -> None:
         """Note a chunk that is already stored (a resumed ingest), so its text is not embedded."""
-        self._holder.setdefault(chunk.embed_text, chunk.id)
+        self._holder.setdefault(_digest(chunk.embed_text), chunk.id)
 
     def vectors(
         self,
@@ -348,16 +359,18 @@ class GroupEmbedder:
         candidates = {
             position: self.indexed[text_key(chunk.embed_text)]
             for position, chunk in enumerate(chunks)
-            if chunk.embed_text not in self._holder and text_key(chunk.embed_text) in self.indexed
+            if _digest(chunk.embed_text) not in self._holder
+            and text_key(chunk.embed_text) in self.indexed
         }
         stored = self.fetch(sorted(set(candidates.values()))) if candidates else {}
         for position, chunk in enumerate(chunks):
             text = chunk.embed_text
-            holder = self._holder.get(text)
+            digest = _digest(text)
+            holder = self._holder.get(digest)
             if holder is None and position in candidates:
                 found = stored.get(candidates[position])
                 if found is not None and found[0] == text:
-                    holder = self._holder[text] = candidates[position]
+                    holder = self._holder[digest] = candidates[position]
                     self.counts.indexed += 1
             elif holder is not None:
                 self.counts.exact += 1
@@ -370,7 +383,7 @@ class GroupEmbedder:
                 else:
                     self.near.add(chunk.id, signature)
             if holder is None:
-                holder = self._holder[text] = chunk.id
+                holder = self._holder[digest] = chunk.id
                 fresh.append(position)
             local[chunk.id] = position
             source.append(local.get(holder, holder))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from newsrag.articles import Skipped, iter_corpus
-from newsrag.check import incomplete_articles, remove_orphans
 from newsrag.chunking import Chunker, PassageSignature, chunk_stream, embed_text_for
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, GroupEmbedder, StoredVector, model_identity
+from newsrag.index_health import incomplete_articles, remove_orphans
 from newsrag.keyword import KEYWORD_SUBDIR, KeywordDocument, KeywordIndex
 from newsrag.manifest import (
     MANIFEST_NAME,
@@ -31,6 +31,10 @@ from newsrag.store import CHROMA_SUBDIR, VectorStore, date_as_int, source_key
 # Chunks embedded and written per store round trip: big enough to sort by length, small enough to
 # make progress durable (an interrupted ingest resumes from what was written).
 WRITE_GROUP = 1024
+# New or changed articles read, chunked and written at a time (and at most this much text):
+# what bounds an ingest's memory, whatever the size of the corpus.
+ARTICLE_GROUP = 512
+GROUP_CHARACTERS = 32_000_000
 
 
 @dataclass
@@ -121,11 +125,14 @@ def ingest(
 ) -> IngestReport:
     """Bring the index in line with the corpus files; safe to re-run, resumes after a crash.
 
-    on_progress(done, total) is called after each group of chunks is written (the browser's bar).
+    The corpus is read, chunked, embedded and written in groups of at most ARTICLE_GROUP new or
+    changed articles: memory holds one group, whatever the size of the corpus.
+    on_progress(done, total) is called per model batch and group written (the browser's bar);
+    total is the chunks made so far, so it grows while the streamed corpus is read.
     """
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
-    with ingest_lock(index_dir):
+    with ingest_lock(index_dir) as lock_notes:
         if rebuild:
             wipe_index(settings=settings)
         manifest = Manifest.load(index_dir)
@@ -134,7 +141,9 @@ def ingest(
         store = VectorStore.open(settings=settings)
         embedder = embedder or Embedder.load(settings=settings)
         keyword = KeywordIndex(index_dir, load=False)
+        keyword.clear_staged()  # documents of a killed run are made again
         report = IngestReport()
+        report.warnings += [Skipped(str(index_dir), None, note) for note in lock_notes]
         # Articles whose chunks an interrupted run or a damaged index lost are indexed again.
         incomplete = incomplete_articles(manifest, store=store, keyword=keyword)
         for key in incomplete:
@@ -149,52 +158,42 @@ def ingest(
                 )
             )
 
-        pending, seen = _read_and_diff(paths, settings=settings, manifest=manifest, report=report)
-        removed_ids = [key for key in manifest.articles if key not in seen] if prune else []
-        report.removed = len(removed_ids)
-
-        chunker = Chunker(settings=settings, tokenizer=embedder.tokenizer_function())
-        chunks_by_article = _embed_and_store(
-            pending,
-            chunker,
+        writer = _GroupWriter(
             settings=settings,
             manifest=manifest,
             store=store,
             embedder=embedder,
+            keyword=keyword,
             report=report,
             progress=progress,
             on_progress=on_progress,
         )
-
-        # Old versions, orphans of interrupted runs, and pruned articles leave both indexes.
-        changed = [article.id for article in pending]
-        new_ids = {chunk.id for chunks in chunks_by_article.values() for chunk in chunks}
-        _delete_stale(store, changed, new_ids)
+        seen: set[str] = set()
+        try:
+            groups = _pending_groups(
+                paths, settings=settings, manifest=manifest, report=report, seen=seen
+            )
+            for group in groups:
+                writer.write_articles(group)
+        finally:
+            writer.close()
+        removed_ids = [key for key in manifest.articles if key not in seen] if prune else []
+        report.removed = len(removed_ids)
         if removed_ids:
             store.delete_articles(removed_ids)
         pause_for_tests("after_store")
-        if changed or removed_ids or not keyword.exists():
-            keyword.update(
-                remove_articles=[*changed, *removed_ids],
-                add=_keyword_documents(pending, chunks_by_article, keyword),
-            )
+        if writer.records or removed_ids or not keyword.exists():
+            # Changed articles' old documents go even when the new version has no chunk.
+            keyword.update(remove_articles=[*removed_ids, *writer.records])
         pause_for_tests("after_keyword")
 
-        for article in pending:
-            manifest.articles[article.id] = ArticleRecord(
-                content_hash=article.content_hash,
-                chunk_ids=tuple(chunk.id for chunk in chunks_by_article[article.id]),
-                path=article.path,
-                title=article.title,
-                date=article.date,
-                source=article.source,
-                url=article.url,
-            )
+        manifest.articles.update(writer.records)
         for key in removed_ids:
             del manifest.articles[key]
         # Chunks no article owns (left by interrupted runs) leave both indexes.
         expected = {chunk for record in manifest.articles.values() for chunk in record.chunk_ids}
         store_orphans, keyword_orphans, _ = remove_orphans(expected, store=store, keyword=keyword)
+        manifest.spare_chunks = ()  # reused above or removed as orphans
         if store_orphans or keyword_orphans:
             report.warnings.append(
                 Skipped(
@@ -224,28 +223,24 @@ def ingest(
     return report
 
 
-def _read_and_diff(
-    paths: Sequence[Path], *, settings: Settings, manifest: Manifest, report: IngestReport
-) -> tuple[list[Article], set[str]]:
-    """Read every file; return the articles that are new or changed and every id seen."""
-    pending: list[Article] = []
-    seen: dict[str, str] = {}
-    for _path, result in iter_corpus(paths, settings=settings):
-        report.files += 1
+def _pending_groups(
+    paths: Sequence[Path],
+    *,
+    settings: Settings,
+    manifest: Manifest,
+    report: IngestReport,
+    seen: set[str],
+) -> Iterator[list[Article]]:
+    """Read the files; yield the new or changed articles in bounded groups, note every id seen."""
+    group: list[Article] = []
+    characters, previous = 0, None
+    for path, result in iter_corpus(paths, settings=settings, batch_size=ARTICLE_GROUP):
+        report.files += path != previous  # a big JSONL/CSV file comes in several parts
+        previous = path
         report.skipped.extend(result.skipped)
         report.warnings.extend(result.warnings)
-        for article in result.articles:
-            if article.id in seen:
-                report.skipped.append(
-                    Skipped(
-                        article.path,
-                        article.line,
-                        f"duplicate article id {article.id} (same URL as {seen[article.id]}); "
-                        "keeping the first",
-                    )
-                )
-                continue
-            seen[article.id] = article.path + (f":{article.line}" if article.line else "")
+        for article in result.articles:  # iter_corpus has dropped duplicate ids, naming them
+            seen.add(article.id)
             record = manifest.articles.get(article.id)
             if record is not None and record.content_hash == article.content_hash:
                 report.unchanged += 1
@@ -254,116 +249,139 @@ def _read_and_diff(
                 report.added += 1
             else:
                 report.updated += 1
-            pending.append(article)
-    return pending, set(seen)
+            group.append(article)
+            characters += len(article.text)
+            if len(group) >= ARTICLE_GROUP or characters >= GROUP_CHARACTERS:
+                yield group
+                group, characters = [], 0
+    if group:
+        yield group
 
 
-def _embed_and_store(
-    pending: list[Article],
-    chunker: Chunker,
-    *,
-    settings: Settings,
-    manifest: Manifest,
-    store: VectorStore,
-    embedder: Embedder,
-    report: IngestReport,
-    progress: bool,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, list[Chunk]]:
-    """Chunk (in a second process when many), embed each new distinct text once, upsert in groups.
+class _GroupWriter:
+    """Chunks, embeds and writes groups of articles; remembers their manifest records."""
 
-    Returns every pending article's chunks. Chunks an interrupted run already wrote are not
-    embedded again; neither are texts embedded earlier in this run or already in the index, nor
-    (near_duplicate_threshold > 0) passages that nearly repeat an earlier one.
-    """
-    from tqdm import tqdm
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        manifest: Manifest,
+        store: VectorStore,
+        embedder: Embedder,
+        keyword: KeywordIndex,
+        report: IngestReport,
+        progress: bool,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        from tqdm import tqdm
 
-    chunks_by_article: dict[str, list[Chunk]] = {}
-    metas = {article.id: article.metadata() for article in pending}
-    group_embedder = GroupEmbedder(
-        embedder,
-        fetch=lambda chunk_ids: _stored_vectors(store, chunk_ids),
-        indexed={
-            chunk_id.rsplit("-", 1)[-1]: chunk_id
-            for record in manifest.articles.values()
-            for chunk_id in record.chunk_ids
-        },
-        near_threshold=settings.near_duplicate_threshold or None,
-    )
-    bar = tqdm(
-        total=0,
-        unit="chunk",
-        desc="embedding",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        delay=1e-9,  # drawn at the first update, once the total is known: no empty "0chunk" bar
-    )
-    pool: list[tuple[Chunk, int, PassageSignature | None]] = []
-    shown = {"done": 0, "total": 0}  # what on_progress was told last
+        self.settings, self.store, self.keyword, self.report = settings, store, keyword, report
+        self.chunker = Chunker(settings=settings, tokenizer=embedder.tokenizer_function())
+        self.records: dict[str, ArticleRecord] = {}
+        self.writes = 0
+        self.embedder = GroupEmbedder(
+            embedder,
+            fetch=lambda chunk_ids: _stored_vectors(store, chunk_ids),
+            indexed={
+                chunk_id.rsplit("-", 1)[-1]: chunk_id
+                for record in manifest.articles.values()
+                for chunk_id in record.chunk_ids
+            },
+            near_threshold=settings.near_duplicate_threshold or None,
+        )
+        self.bar = tqdm(
+            unit="chunk",
+            desc="embedding",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            delay=1e-9,  # drawn at the first update, once there is a total: no empty "0chunk" bar
+        )
+        self.on_progress = on_progress
+        self.done = 0  # chunks embedded or reused so far (a disabled bar counts nothing)
+        self.embed_seconds = 0.0
 
-    def batch_done(count: int) -> None:
-        bar.update(count)
-        if on_progress is not None:  # per model batch: the browser's bar moves while a group embeds
-            shown["done"] += count
-            on_progress(shown["done"], max(shown["done"], shown["total"]))
+    def write_articles(self, articles: list[Article]) -> None:
+        """Chunk (a thread runs ahead), embed each new distinct text once, upsert, stage BM25.
 
-    def write(group: list[tuple[Chunk, int, PassageSignature | None]]) -> None:
-        already = store.existing_ids([chunk.id for chunk, _, _ in group])
+        Chunks an interrupted run already wrote are not embedded again; neither are texts
+        embedded earlier in this run or already in the index, nor (near_duplicate_threshold > 0)
+        passages that nearly repeat an earlier one.
+        """
+        began = time.perf_counter()
+        metas = {article.id: article.metadata() for article in articles}
+        pool: list[tuple[Chunk, int, PassageSignature | None]] = []
+        documents: list[KeywordDocument] = []
+        signatures = bool(self.settings.near_duplicate_threshold)
+        stream = chunk_stream(articles, self.chunker, signatures=signatures)
+        for done, item in enumerate(stream, start=1):
+            article = item.article
+            self.records[article.id] = ArticleRecord(
+                content_hash=article.content_hash,
+                chunk_ids=tuple(chunk.id for chunk in item.chunks),
+                path=article.path,
+                title=article.title,
+                date=article.date,
+                source=article.source,
+                url=article.url,
+            )
+            documents += _keyword_documents(metas[article.id], item.chunks, self.keyword)
+            pool.extend(zip(item.chunks, item.lengths, item.signatures, strict=True))
+            self.report.chunks_written += len(item.chunks)
+            self.bar.total = (self.bar.total or 0) + len(item.chunks)
+            # The first group is small: the model starts as soon as two batches are chunked.
+            first = min(WRITE_GROUP, 2 * self.settings.embedding_batch_size)
+            size = WRITE_GROUP if self.writes else first
+            while len(pool) >= size or (done == len(articles) and pool):
+                self._write(pool[:size], metas)
+                del pool[:size]
+                size = WRITE_GROUP
+        # Old versions' chunks leave Chroma; BM25 documents wait, staged, for the end of the run.
+        new_ids = {chunk_id for key in metas for chunk_id in self.records[key].chunk_ids}
+        _delete_stale(self.store, list(metas), new_ids)
+        self.keyword.stage(documents)
+        self.embed_seconds += time.perf_counter() - began
+
+    def _write(
+        self, group: list[tuple[Chunk, int, PassageSignature | None]], metas: dict[str, ArticleMeta]
+    ) -> None:
+        already = self.store.existing_ids([chunk.id for chunk, _, _ in group])
         todo = [item for item in group if item[0].id not in already]
         for chunk, _, _ in group:
             if chunk.id in already:
-                group_embedder.remember(chunk)
-        report.chunks_reused += len(group) - len(todo)
-        bar.update(len(group) - len(todo))
-        if not todo:
-            return
-        before = group_embedder.counts.embedded
-        vectors = group_embedder.vectors(
-            [chunk for chunk, _, _ in todo],
-            lengths=[length for _, length, _ in todo],
-            signatures=[signature for _, _, signature in todo],
-            on_batch=batch_done,
-        )
-        bar.update(len(todo) - (group_embedder.counts.embedded - before))
-        store.upsert(
-            [chunk for chunk, _, _ in todo], [metas[c.article_id] for c, _, _ in todo], vectors
-        )
+                self.embedder.remember(chunk)
+        self.report.chunks_reused += len(group) - len(todo)
+        self._advance(len(group) - len(todo))
+        if todo:
+            before = self.embedder.counts.embedded
+            vectors = self.embedder.vectors(
+                [chunk for chunk, _, _ in todo],
+                lengths=[length for _, length, _ in todo],
+                signatures=[signature for _, _, signature in todo],
+                on_batch=self._advance,
+            )
+            self._advance(len(todo) - (self.embedder.counts.embedded - before))
+            chunks = [chunk for chunk, _, _ in todo]
+            self.store.upsert(chunks, [metas[chunk.article_id] for chunk in chunks], vectors)
+        self.writes += 1
+        if self.writes == 1:
+            pause_for_tests("embedding")  # test-only: one group written, the rest not
 
-    embed_started = time.perf_counter()
-    groups = written = 0
-    try:
-        stream = chunk_stream(pending, chunker, signatures=bool(settings.near_duplicate_threshold))
-        for done, item in enumerate(stream, start=1):
-            chunks_by_article[item.article.id] = item.chunks
-            pool.extend(zip(item.chunks, item.lengths, item.signatures, strict=True))
-            # The bar's total: chunks so far plus the same rate for the articles still to come.
-            bar.total = round((report.chunks_written + len(item.chunks)) * len(pending) / done)
-            report.chunks_written += len(item.chunks)
-            # The first group is small: the model starts as soon as two batches are chunked.
-            size = WRITE_GROUP if groups else min(WRITE_GROUP, 2 * settings.embedding_batch_size)
-            while len(pool) >= size or (done == len(pending) and pool):
-                written += len(pool[:size])
-                # (A disabled tqdm bar counts nothing: on_progress gets its own figures.)
-                estimate = round(report.chunks_written * len(pending) / done)
-                shown["total"] = max(written, estimate)
-                write(pool[:size])
-                del pool[:size]
-                groups += 1
-                if on_progress is not None:
-                    shown["done"] = written
-                    on_progress(written, shown["total"])
-                if groups == 1:
-                    pause_for_tests("embedding")  # test-only: one group written, the rest not
-                size = WRITE_GROUP
-    finally:
-        bar.close()
-        report.embed_seconds = time.perf_counter() - embed_started
-        counts = group_embedder.counts
+    def _advance(self, count: int) -> None:
+        """count more chunks are done: the bar and on_progress move."""
+        self.bar.update(count)
+        self.done += count
+        if self.on_progress is not None and count:
+            self.on_progress(self.done, max(self.done, self.report.chunks_written))
+
+    def close(self) -> None:
+        """Close the bar and note what the model did and was spared."""
+        self.bar.close()
+        report, counts = self.report, self.embedder.counts
+        report.embed_seconds = self.embed_seconds
         report.chunks_embedded = counts.embedded
         report.chunks_reused += counts.exact + counts.indexed + counts.near
         report.chunks_known, report.chunks_near_duplicate = counts.indexed, counts.near
-    return chunks_by_article
 
 
 def _stored_vectors(store: VectorStore, chunk_ids: list[str]) -> dict[str, StoredVector]:
@@ -403,19 +421,15 @@ def _delete_stale(store: VectorStore, article_ids: list[str], keep: set[str]) ->
 
 
 def _keyword_documents(
-    pending: list[Article], chunks_by_article: dict[str, list[Chunk]], keyword: KeywordIndex
+    meta: ArticleMeta, chunks: list[Chunk], keyword: KeywordIndex
 ) -> list[KeywordDocument]:
-    documents: list[KeywordDocument] = []
-    for article in pending:
-        meta: ArticleMeta = article.metadata()
-        for chunk in chunks_by_article[article.id]:
-            documents.append(
-                KeywordDocument(
-                    chunk_id=chunk.id,
-                    article_id=article.id,
-                    date_int=date_as_int(meta.date),
-                    source_key=source_key(meta.source),
-                    tokens=keyword.tokenizer.tokens(chunk.embed_text),
-                )
-            )
-    return documents
+    return [
+        KeywordDocument(
+            chunk_id=chunk.id,
+            article_id=meta.id,
+            date_int=date_as_int(meta.date),
+            source_key=source_key(meta.source),
+            tokens=keyword.tokenizer.tokens(chunk.embed_text),
+        )
+        for chunk in chunks
+    ]

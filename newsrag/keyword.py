@@ -9,6 +9,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,16 @@ class KeywordDocument:
     tokens: list[str]
 
 
+def _row(document: KeywordDocument) -> tuple[str, str, int, str, str]:
+    return (
+        document.chunk_id,
+        document.article_id,
+        document.date_int,
+        document.source_key,
+        " ".join(document.tokens),
+    )
+
+
 class KeywordIndex:
     """BM25 over chunk texts; documents live in SQLite, the bm25s matrix in a generation folder."""
 
@@ -213,27 +224,46 @@ class KeywordIndex:
             " date_int INTEGER NOT NULL, source_key TEXT NOT NULL, tokens TEXT NOT NULL)"
         )
         connection.execute("CREATE INDEX IF NOT EXISTS docs_article ON docs(article_id)")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS staged (chunk_id TEXT PRIMARY KEY, article_id TEXT NOT NULL,"
+            " date_int INTEGER NOT NULL, source_key TEXT NOT NULL, tokens TEXT NOT NULL)"
+        )
         return connection
 
-    def update(self, *, remove_articles: Iterable[str], add: Sequence[KeywordDocument]) -> None:
-        """Delete these articles' documents, add new ones, and rebuild the BM25 matrix."""
+    def stage(self, documents: Sequence[KeywordDocument]) -> None:
+        """Set an ingest group's documents aside (unsearched, unchecked) until update applies them.
+
+        An ingest stages each group as it goes, so its BM25 tokens never pile up in memory.
+        """
+        with self._connect() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO staged VALUES (?, ?, ?, ?, ?)",
+                [_row(document) for document in documents],
+            )
+
+    def clear_staged(self) -> None:
+        """Forget documents staged by an ingest that did not finish."""
+        if (self.root / "docs.sqlite").exists():
+            with self._connect() as connection:
+                connection.execute("DELETE FROM staged")
+
+    def update(
+        self, *, remove_articles: Iterable[str], add: Sequence[KeywordDocument] = ()
+    ) -> None:
+        """Delete these articles' documents, apply the staged and the new ones, rebuild BM25."""
         removed = sorted(set(remove_articles))
         with self._connect() as connection:
             connection.executemany(
                 "DELETE FROM docs WHERE article_id = ?", [(article,) for article in removed]
             )
+            connection.execute(
+                "DELETE FROM docs WHERE article_id IN (SELECT DISTINCT article_id FROM staged)"
+            )
+            connection.execute("INSERT OR REPLACE INTO docs SELECT * FROM staged")
+            connection.execute("DELETE FROM staged")
             connection.executemany(
                 "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        doc.chunk_id,
-                        doc.article_id,
-                        doc.date_int,
-                        doc.source_key,
-                        " ".join(doc.tokens),
-                    )
-                    for doc in add
-                ],
+                [_row(document) for document in add],
             )
         self.rebuild()
 
@@ -254,10 +284,26 @@ class KeywordIndex:
         """Build the bm25s matrix from every stored document into a new generation, then switch."""
         import bm25s
 
+        chunk_ids: list[str] = []
+        dates: list[int] = []
+        sources: list[str] = []
+        documents: list[array[int]] = []
+        vocabulary: dict[str, int] = {}
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT chunk_id, date_int, source_key, tokens FROM docs ORDER BY chunk_id"
-            ).fetchall()
+            )
+            # Row by row into 4-byte token ids: lists of token strings for a whole corpus took
+            # hundreds of MB. Ids in order of first appearance, as bm25s itself numbers tokens.
+            for chunk_id, date_int, source, tokens in rows:
+                chunk_ids.append(chunk_id)
+                dates.append(date_int)
+                sources.append(source)
+                # A document with no tokens still needs one so row numbers line up.
+                words = tokens.split() or ["\x00"]
+                documents.append(
+                    array("i", [vocabulary.setdefault(word, len(vocabulary)) for word in words])
+                )
         previous = self._current_generation()
         number = int(previous.split("-")[1]) + 1 if previous else 1
         # A random suffix keeps names unique across `ingest --rebuild` (which restarts the count):
@@ -266,17 +312,12 @@ class KeywordIndex:
         folder = self.root / generation
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        if rows:
-            # A document with no tokens still needs one so row numbers line up.
-            corpus = [row[3].split() or ["\x00"] for row in rows]
+        if documents:
             retriever = bm25s.BM25()
-            retriever.index(corpus, show_progress=False)
+            retriever.index((documents, vocabulary), show_progress=False)
             retriever.save(str(folder / "bm25"))
-        meta = {
-            "chunk_ids": [row[0] for row in rows],
-            "dates": [row[1] for row in rows],
-            "sources": [row[2] for row in rows],
-        }
+        del documents, vocabulary
+        meta = {"chunk_ids": chunk_ids, "dates": dates, "sources": sources}
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         pointer = self.root / "current.tmp"
         pointer.write_text(generation, encoding="utf-8")

@@ -97,6 +97,9 @@ class Manifest:
     chunk_overlap: int | None = None
     articles: dict[str, ArticleRecord] = field(default_factory=dict)
     last_ingest: dict[str, Any] = field(default_factory=dict)
+    # Stored chunks with good vectors that no article owns yet (an interrupted ingest's work,
+    # kept by `check --repair`): the next ingest reuses them instead of embedding again.
+    spare_chunks: tuple[str, ...] = ()
 
     @property
     def chunk_count(self) -> int:
@@ -143,6 +146,7 @@ class Manifest:
                     key: ArticleRecord.from_dict(value) for key, value in data["articles"].items()
                 },
                 last_ingest=dict(data.get("last_ingest") or {}),
+                spare_chunks=tuple(str(item) for item in data.get("spare_chunks") or ()),
             )
         except ManifestError:
             raise
@@ -156,7 +160,7 @@ class Manifest:
         """Write atomically (temp file, fsync, rename): a crash leaves the old or the new manifest."""
         folder = Path(index_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        data = {
+        data: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "model": self.model,
             "dimension": self.dimension,
@@ -166,6 +170,8 @@ class Manifest:
             "last_ingest": self.last_ingest,
             "articles": {key: record.to_dict() for key, record in sorted(self.articles.items())},
         }
+        if self.spare_chunks:
+            data["spare_chunks"] = sorted(self.spare_chunks)
         temporary = folder / (MANIFEST_NAME + ".tmp")
         with temporary.open("w", encoding="utf-8") as handle:
             json.dump(data, handle, ensure_ascii=False)
@@ -175,27 +181,97 @@ class Manifest:
         os.replace(temporary, folder / MANIFEST_NAME)
 
 
+def _process_start(pid: int) -> str:
+    """When a live process started (clock ticks since boot), "" when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return "" if not _pid_exists(pid) else "?"
+    return "" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder_gone(text: str) -> bool:
+    """True when the lock file names a process that no longer runs (pid and start time)."""
+    parts = text.split()
+    if len(parts) < 2 or parts[0] != "pid" or not parts[1].isdigit():
+        return False  # unknown holder: never taken over
+    started = _process_start(int(parts[1]))
+    recorded = parts[3] if len(parts) >= 4 and parts[2] == "started" else None
+    return not started or (recorded is not None and started not in ("?", recorded))
+
+
 @contextlib.contextmanager
-def ingest_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index's ingest lock; a second ingest gets IngestLockedError instead of corrupting it."""
+def ingest_lock(index_dir: Path) -> Iterator[list[str]]:
+    """Hold the index's ingest lock; a second ingest gets IngestLockedError instead of corrupting it.
+
+    Yields the notes to show (a stale lock taken over). The OS drops an flock when its last holder
+    dies; but a process that inherited the descriptor (an orphaned worker of an older version)
+    keeps it: when the pid the file names is gone, the file is replaced and the lock taken.
+    """
     folder = Path(index_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    handle = path.open("a+")
-    try:
+    notes: list[str] = []
+    for _attempt in range(3):
+        handle = path.open("a+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise IngestLockedError(
-                f"another ingest ({holder}) is writing to {folder}: wait for it to finish, then retry"
-            ) from error
+            holder = handle.read().strip()
+            if not _holder_gone(holder) or not _replace_stale(folder, path, handle):
+                handle.close()
+                shown = " ".join(holder.split()[:2]) or "another process"
+                raise IngestLockedError(
+                    f"another ingest ({shown}) is writing to {folder}: wait for it to finish, "
+                    "then retry"
+                ) from error
+            handle.close()
+            notes.append(
+                f"{path} was held by {' '.join(holder.split()[:2])}, which no longer runs (a "
+                "process it left behind still held the file): took the lock over"
+            )
+            continue
+        if os.fstat(handle.fileno()).st_ino != _inode(path):
+            handle.close()  # replaced by a takeover between open and flock: lock the new file
+            continue
+        break
+    else:
+        raise IngestLockedError(f"cannot take the ingest lock {path}: retry")
+    try:
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}")
+        handle.write(f"pid {os.getpid()} started {_process_start(os.getpid())}")
         handle.flush()
-        yield
+        yield notes
     finally:
-        # The OS drops a flock when its holder dies, so a killed ingest never leaves a stale lock.
         handle.close()
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
+
+
+def _replace_stale(folder: Path, path: Path, handle: Any) -> bool:
+    """Unlink the stale lock file (under a lock on the folder, so two takeovers cannot race)."""
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        if _inode(path) == os.fstat(handle.fileno()).st_ino:
+            path.unlink()
+        return True
+    finally:
+        os.close(directory)  # closing drops the folder's flock

@@ -18,6 +18,8 @@ from newsrag.models import ArticleMeta, Chunk, Filters
 CHROMA_SUBDIR = "chroma"
 CHROMA_DATABASE = "chroma.sqlite3"
 MANIFEST_FILE = "manifest.json"  # written last by every ingest: its change means "reload vectors"
+# Every chunk carries its article's title: cut here (the manifest keeps the full one, once).
+CHUNK_TITLE_CHARS = 300
 logger = logging.getLogger(__name__)
 
 
@@ -56,7 +58,7 @@ def chunk_metadata(chunk: Chunk, article: ArticleMeta) -> dict[str, str | int]:
     """The metadata stored beside every chunk (DESIGN.md: identity and storage)."""
     return {
         "article_id": article.id,
-        "title": article.title,
+        "title": article.title[:CHUNK_TITLE_CHARS],
         "source": article.source,
         "source_key": source_key(article.source),
         "url": article.url,

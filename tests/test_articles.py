@@ -113,29 +113,45 @@ def test_seed_formats_with_windows_line_endings(tmp_path: Path, settings: Settin
         )
 
 
-def test_seed_ids_are_stable_and_relative_to_the_corpus_root(
-    tmp_path: Path, settings: Settings
-) -> None:
-    first = read_file(SEED_003, settings=settings, root=SEED_003.parent).articles[0]
-    again = read_file(SEED_003, settings=settings, root=SEED_003.parent).articles[0]
-    moved = write(tmp_path / "elsewhere" / SEED_003.name, SEED_003.read_bytes())
-    elsewhere = read_file(moved, settings=settings, root=moved.parent).articles[0]
-    other = read_file(SEED_000, settings=settings, root=SEED_000.parent).articles[0]
-    assert first.id == again.id == elsewhere.id == article_id_for("", SEED_003.name)
+def test_seed_ids_are_stable_wherever_the_file_is(tmp_path: Path, settings: Settings) -> None:
+    first = read_file(SEED_003, settings=settings).articles[0]
+    again = read_file(SEED_003, settings=settings).articles[0]
+    moved = write(tmp_path / "elsewhere" / "deeper" / SEED_003.name, SEED_003.read_bytes())
+    elsewhere = read_file(moved, settings=settings).articles[0]
+    other = read_file(SEED_000, settings=settings).articles[0]
+    assert first.id == again.id == elsewhere.id
     assert first.id != other.id
     assert first.id.startswith("a") and len(first.id) == 16
 
 
-def test_corpus_dir_is_the_root_however_files_are_named(tmp_path: Path) -> None:
+def test_an_id_less_file_has_one_id_through_any_path(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     path = write(corpus / "sub" / "story.txt", "A title\n\nSome text.\n")
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    # corpus_dir elsewhere: the ids used to be relative to the folder given, so they differed.
+    settings = Settings(corpus_dir=tmp_path / "other", index_dir=tmp_path / "index")
     via_directory = read_corpus([corpus], settings=settings).articles[0]
-    via_file = read_corpus([path], settings=settings).articles[0]
-    via_read_file = read_file(path, settings=settings).articles[0]
-    assert (
-        via_directory.id == via_file.id == via_read_file.id == article_id_for("", "sub/story.txt")
-    )
+    via_subdirectory = read_corpus([corpus / "sub"], settings=settings).articles[0]
+    via_file = read_file(path, settings=settings).articles[0]
+    assert via_directory.id == via_subdirectory.id == via_file.id
+    # Editing the text of a file keeps its id (an update); its title or file name make another.
+    path.write_text("A title\n\nSome other text.\n", encoding="utf-8")
+    assert read_file(path, settings=settings).articles[0].id == via_file.id
+    path.write_text("Another title\n\nSome text.\n", encoding="utf-8")
+    assert read_file(path, settings=settings).articles[0].id != via_file.id
+
+
+def test_id_less_rows_keep_their_ids_when_an_earlier_row_is_deleted(
+    tmp_path: Path, settings: Settings
+) -> None:
+    rows = [{"title": "Same title", "date": "2022-07-01", "text": f"Story {n}."} for n in range(3)]
+    path = write(tmp_path / "rows.jsonl", jsonl(*rows))
+    before = {article.text: article.id for article in read_file(path, settings=settings).articles}
+    assert len(set(before.values())) == 3  # one title, three articles
+    write(path, jsonl(*rows[1:]))
+    after = {article.text: article.id for article in read_file(path, settings=settings).articles}
+    assert after == {text: before[text] for text in ("Story 1.", "Story 2.")}
+    elsewhere = write(tmp_path / "copy" / "rows.jsonl", jsonl(*rows[1:]))
+    assert {a.id for a in read_file(elsewhere, settings=settings).articles} == set(after.values())
 
 
 # --- identity ----------------------------------------------------------------------------------
@@ -335,7 +351,9 @@ def test_jsonl_good_lines_kept_bad_lines_named(tmp_path: Path, settings: Setting
         "Third article.",
     )
     assert one.id == article_id_for("https://example.com/1", "")
-    assert two.id == article_id_for("", "rows.jsonl#4")  # no URL, no id: file and line
+    assert two.id == article_id_for(  # no URL, no id: file name and content, never the line
+        "", "content\x1frows.jsonl\x1fTwo\x1fJuly 2, 2022\x1fSecond article."
+    )
     assert [(item.line, item.reason.split(" (")[0]) for item in result.skipped] == [
         (2, "invalid JSON"),
         (5, "expected a JSON object per line, found list; fix it"),
@@ -513,7 +531,7 @@ def test_unreadable_path_is_reported(tmp_path: Path, settings: Settings) -> None
     folder.mkdir()
     result = read_file(folder, settings=settings)
     assert result.articles == []
-    assert result.skipped[0].reason.startswith("cannot read")
+    assert result.skipped[0].reason.startswith("not a regular file (a directory)")
 
 
 # --- corpora: discovery, duplicates, streaming -------------------------------------------------

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -70,11 +71,17 @@ def test_a_fresh_index_is_consistent(copied) -> None:
     assert_index_matches_corpus(settings, corpus)
 
 
-def test_orphan_chunks_are_found_and_deleted(copied, embedder) -> None:
+def test_orphan_chunks_are_found_whole_vectors_kept_as_spare_and_the_rest_deleted(
+    copied, embedder
+) -> None:
     settings, corpus = copied
-    orphan = Chunk(id="ghost-0000-abc", article_id="ghost", ordinal=0, text="x", start=0, end=1)
+    ghost = Chunk(id="ghost-0000-abc", article_id="ghost", ordinal=0, text="x", start=0, end=1)
+    broken = Chunk(id="ghost-0001-def", article_id="ghost", ordinal=1, text="y", start=0, end=1)
     vector = embedder.embed_documents(["ghost text about Makhmour's mayor"])
-    VectorStore.open(settings=settings).upsert([orphan], [ArticleMeta("ghost", "Ghost")], vector)
+    store = VectorStore.open(settings=settings)
+    store.upsert(
+        [ghost, broken], [ArticleMeta("ghost", "Ghost")] * 2, np.vstack([vector, vector * 3])
+    )
     KeywordIndex(settings.index_dir).update(
         remove_articles=[],
         add=[KeywordDocument("ghost-0000-abc", "ghost", 0, "", ["ghost", "mayor"])],
@@ -86,8 +93,16 @@ def test_orphan_chunks_are_found_and_deleted(copied, embedder) -> None:
 
     repaired = check_index(settings, repair=True)
     assert repaired.consistent, repaired.lines()
+    # The whole vector is kept for the next ingest (it may be an unfinished article's); the
+    # vector that is not unit length is deleted; BM25 documents are cheap and always deleted.
+    assert any(line.startswith("kept 1 embedded chunks") for line in repaired.repairs)
     assert "deleted 1 orphan chunks from Chroma" in repaired.repairs
     assert "deleted 1 orphan chunks from BM25 and rebuilt it" in repaired.repairs
+    assert Manifest.load(settings.index_dir).spare_chunks == ("ghost-0000-abc",)
+    assert "spare_chunks" in {item.code for item in repaired.findings}
+    rerun = ingest([corpus], settings=settings, progress=False, embedder=embedder)
+    assert rerun.chunks_embedded == 0  # nothing owns the ghost: the ingest removes it
+    assert Manifest.load(settings.index_dir).spare_chunks == ()
     assert_index_matches_corpus(settings, corpus)
 
 

@@ -181,12 +181,14 @@ def test_sigkill_during_ingest_then_rerun_gives_a_consistent_index(
     if recovery == "repair":
         repaired = runner.invoke(app, ["check", "--repair", "--index", str(settings.index_dir)])
         assert repaired.exit_code == EXIT_OK, repaired.output
-        assert "repaired: deleted 4 orphan chunks from Chroma" in repaired.output
+        # The four chunks embedded before the kill are kept, not deleted as orphans (issue 18/9).
+        assert "repaired: kept 4 embedded chunks that no indexed article owns" in repaired.output
+        assert "orphan chunks from Chroma" not in repaired.output
     rerun = ingest([corpus], settings=settings, prune=True, progress=False, embedder=embedder)
     assert rerun.total_articles == 7
     if stage == "embedding":  # resumed: the chunk written before the kill is not embedded again
         assert (rerun.chunks_reused, rerun.chunks_embedded) == (1, 3)
-    elif recovery == "ingest":
+    else:  # everything was embedded before the kill: after an ingest, or a repair, nothing again
         assert rerun.chunks_embedded == 0
     assert_index_matches_corpus(settings, corpus)
     assert_seed_answers(reader)
