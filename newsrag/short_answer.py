@@ -172,8 +172,18 @@ _STOP = word_set(
 )
 
 
+_WHO_IS_NAME = re.compile(
+    r"^\W*(?i:who\s+(?:is|was|are|were))\s+(?P<name>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
+)
+
+
 def answer_type(question: str) -> str:
-    """The expected answer type of a question ("" when it expects none: yes/no, why, how)."""
+    """The expected answer type of a question ("" when it expects none: yes/no, why, how).
+
+    "Who is Sirwan Barzani?" asks for a description, not a name: no type.
+    """
+    if _WHO_IS_NAME.match(question):
+        return ""
     for pattern, kind in _TYPE_PATTERNS:
         if pattern.search(question):
             return kind
@@ -495,6 +505,12 @@ def phrase_answer(question: str, sentence: Candidate) -> tuple[str, int] | None:
     what someone said ("... told X that <clause>"), a quotation, else the longest run
     (<= MAX_SHORT_WORDS) of words the question does not hold (None when there is none)."""
     raw = sentence.raw
+    who = _WHO_IS_NAME.match(question)
+    if who:  # "Sirwan Barzani, a Peshmerga Commander at the front line, told ...": the apposition
+        surname = re.escape(who.group("name").split()[-1])
+        apposition = re.search(rf"{surname}\s*,\s+((?:a|an|the)\s+[^,;]{{3,100}})", raw)
+        if apposition and len(apposition.group(1).split()) <= MAX_SHORT_WORDS:
+            return apposition.group(1), apposition.start(1)
     clause = _THAT_CLAUSE.search(raw)
     quote = _LONG_QUOTE.search(raw)
     for found in (clause.end() if clause else None, quote.start(1) if quote else None):
