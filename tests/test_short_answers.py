@@ -152,8 +152,7 @@ NEAR_MISSES = [
     "How old is the mayor of Makhmour?",  # names the mayor, says nothing of his age
     "When was the mayor of Makhmour elected?",
     "Who is the governor of Nineveh?",
-    "How many people live in Makhmour?",
-    "What is the population of the Erbil eastern districts?",
+    "Who is the mayor of Erbil?",  # a mayor, but of Makhmour
     "How much did the Erbil SC coach earn last season?",
 ]
 
