@@ -112,6 +112,35 @@ def normalise(scores: Sequence[tuple[str, float]], method: str) -> dict[str, flo
     return dict(scores)
 
 
+def zscore_fusion(
+    dense: Sequence[tuple[str, float]],
+    keyword: Sequence[tuple[str, float]],
+    *,
+    dense_weight: float,
+    keyword_weight: float,
+    keyword_complete: bool,
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Weighted mean of each side's per-query z-scores (no one slice's score scale baked in).
+
+    A candidate one side did not list gets that side's lowest z; BM25's unlisted score is 0
+    when keyword_complete (the list holds every matching chunk). Also returns both sides' z-scores.
+    """
+    dense_z = normalise(dense, "zscore")
+    keyword_z = normalise([*keyword, ("", 0.0)] if keyword_complete else keyword, "zscore")
+    keyword_floor = keyword_z.pop("", min(keyword_z.values(), default=0.0))
+    dense_floor = min(dense_z.values(), default=0.0)
+    total = dense_weight + keyword_weight or 1.0
+    fused = {
+        chunk_id: (
+            dense_weight * dense_z.get(chunk_id, dense_floor)
+            + keyword_weight * keyword_z.get(chunk_id, keyword_floor)
+        )
+        / total
+        for chunk_id in dict.fromkeys([*dense_z, *keyword_z])
+    }
+    return fused, dense_z, keyword_z
+
+
 def recency_prior(
     article_date: int,
     as_of: dt.date,

@@ -27,6 +27,7 @@ from newsrag.ranking import (
     normalise,
     query_terms,
     recency_prior,
+    zscore_fusion,
 )
 from newsrag.store import StoredChunk, VectorStore
 
@@ -369,22 +370,13 @@ class Retriever:
                 keyword_complete=complete,
             )
             return fused, dict(dense), normalise(keyword, "max")
-        # zscore: each side in its own per-query units, so no one slice's score scale is baked in.
-        dense_z = normalise(dense, "zscore")
-        # BM25 of every unlisted chunk is 0 when the list is complete: score it like one.
-        keyword_z = normalise([*keyword, ("", 0.0)] if complete else keyword, "zscore")
-        keyword_floor = keyword_z.pop("", min(keyword_z.values(), default=0.0))
-        dense_floor = min(dense_z.values(), default=0.0)
-        total = dense_weight + keyword_weight or 1.0
-        fused = {
-            chunk_id: (
-                dense_weight * dense_z.get(chunk_id, dense_floor)
-                + keyword_weight * keyword_z.get(chunk_id, keyword_floor)
-            )
-            / total
-            for chunk_id in dict.fromkeys([*dense_z, *keyword_z])
-        }
-        return fused, dense_z, keyword_z
+        return zscore_fusion(
+            dense,
+            keyword,
+            dense_weight=dense_weight,
+            keyword_weight=keyword_weight,
+            keyword_complete=complete,
+        )
 
     def _fuse(
         self,
