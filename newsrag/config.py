@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     recency_weight: float = Field(default=0.0, ge=0.0)
     recency_half_life_days: float = Field(default=30.0, ge=0.0)
     recency_future_half_life_days: float = Field(default=3.0, ge=0.0)
+    # Without as_of: the weighted median date of the top consensus_documents fused candidates
+    # stands in for it, + consensus_weight × (2^(-|days apart|/half-life) - 1) (0 documents: off).
+    consensus_documents: int = Field(default=0, ge=0, le=100)
+    consensus_weight: float = Field(default=0.0, ge=0.0)
+    consensus_half_life_days: float = Field(default=7.0, ge=0.0)
     # Lexical re-scoring of the top rescore_pool fused candidates: + weight × the share of the
     # query's idf weight held by the passage's best sentence_window sentences / its title; + lede_weight
     # for an article's first passage.

@@ -153,17 +153,49 @@ def recency_prior(
     Articles dated after as_of (which a reader on that day could not have read) fall off with
     their own, shorter half-life; an undated article gets -1/2 (no evidence either way).
     """
-    if article_date <= 0:
-        return -0.5
-    try:
-        day = dt.date(article_date // 10000, article_date // 100 % 100, article_date % 100)
-    except ValueError:
+    day = date_of(article_date) if article_date > 0 else None
+    if day is None:
         return -0.5
     age = (as_of - day).days
     half_life = half_life_days if age >= 0 else future_half_life_days
     if half_life <= 0:
         return 0.0 if age >= 0 else -1.0
     return 2.0 ** (-abs(age) / half_life) - 1.0
+
+
+def date_of(date_int: int) -> dt.date | None:
+    """A YYYYMMDD integer as a date (None for 0 or an impossible date)."""
+    try:
+        return (
+            dt.date(date_int // 10000, date_int // 100 % 100, date_int % 100) if date_int else None
+        )
+    except ValueError:
+        return None
+
+
+def consensus_date(
+    ranked: Sequence[str], dates: Mapping[str, int], *, count: int
+) -> dt.date | None:
+    """The weighted median date of the top `count` candidates (weight 1/rank), None if undated.
+
+    News questions are about one moment: when no as_of is known, the days the strongest matches
+    come from stand in for it (temporal pseudo-relevance feedback).
+    """
+    weighted = []
+    for rank, chunk_id in enumerate(ranked[:count], start=1):
+        day = date_of(dates.get(chunk_id, 0))
+        if day is not None:
+            weighted.append((day, 1.0 / rank))
+    if not weighted:
+        return None
+    weighted.sort()
+    half = sum(weight for _, weight in weighted) / 2
+    running = 0.0
+    for day, weight in weighted:
+        running += weight
+        if running >= half:
+            return day
+    return weighted[-1][0]
 
 
 def names_a_period(query: str, as_of: dt.date) -> bool:

@@ -21,6 +21,7 @@ from newsrag.ranking import (
     TermWeight,
     best_sentence_coverage,
     chunk_ordinal,
+    consensus_date,
     coverage,
     expansion_terms,
     names_a_period,
@@ -267,7 +268,11 @@ class Retriever:
         elif filters.since and filters.until and filters.since > filters.until:
             raise QueryError(f"since ({filters.since}) is after until ({filters.until}): swap them")
         reference = as_date(as_of, "as_of")
-        if reference is not None and (not recency or names_a_period(text, reference)):
+        # A period of its own ("in 2019") or a date filter: the question is not about "now".
+        own_period = bool(filters.since or filters.until) or names_a_period(
+            text, reference or dt.date.today()
+        )
+        if reference is not None and (not recency or own_period):
             reference = None
         timings = timings if timings is not None else {}
         candidates = max(self.settings.candidates, limit * 4)
@@ -296,6 +301,7 @@ class Retriever:
             limit=limit,
             terms=terms,
             as_of=reference,
+            consensus_on=recency and not own_period,
             explain=explain,
         )
         timings["fusion"] = time.perf_counter() - started
@@ -388,6 +394,7 @@ class Retriever:
         limit: int,
         terms: list[TermWeight] | None = None,
         as_of: dt.date | None = None,
+        consensus_on: bool = True,
         explain: bool = False,
     ) -> list[Hit]:
         """Fused, prior-adjusted, re-scored, capped top-limit hits (only a pool is read from the store)."""
@@ -397,8 +404,25 @@ class Retriever:
             dense, keyword, mode=mode, candidates=candidates
         )
         parts: dict[str, dict[str, float]] = {chunk_id: {} for chunk_id in fused}
+        consensus = (
+            consensus_on and settings.consensus_documents > 0 and settings.consensus_weight > 0
+        )
+        dates = (
+            self.keyword.chunk_dates(list(fused))
+            if consensus or (as_of is not None and settings.recency_weight > 0)
+            else {}
+        )
+        if consensus and as_of is None:
+            order = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
+            middle = consensus_date(order, dates, count=settings.consensus_documents)
+            for chunk_id in fused if middle is not None else ():
+                parts[chunk_id]["consensus"] = settings.consensus_weight * recency_prior(
+                    dates.get(chunk_id, 0),
+                    middle,
+                    half_life_days=settings.consensus_half_life_days,
+                    future_half_life_days=settings.consensus_half_life_days,
+                )
         if as_of is not None and settings.recency_weight > 0:
-            dates = self.keyword.chunk_dates(list(fused))
             for chunk_id in fused:
                 parts[chunk_id]["recency"] = settings.recency_weight * recency_prior(
                     dates.get(chunk_id, 0),
