@@ -307,3 +307,29 @@ def test_lede_weight_lifts_an_articles_first_passage(tmp_path: Path, embedder) -
     assert retriever.search(query, k=10)[0].chunk.ordinal != 0
     lifted = with_settings(retriever, lede_weight=1.0).search(query, k=10)
     assert lifted[0].chunk.ordinal == 0
+
+
+def test_consensus_prior_follows_the_days_of_the_strongest_matches(
+    ranking_index: Retriever,
+) -> None:
+    # Without as_of: most strong matches are from mid-2022, so the 2022 copy wins over 2019's.
+    query = "library budget open on Sundays library"
+    pair = ("library-2019", "library-2022")
+    retriever = with_settings(
+        ranking_index, consensus_documents=8, consensus_weight=0.5, consensus_half_life_days=60
+    )
+    hits = retriever.search(query, k=8, explain=True)
+    assert order(hits, *pair) == ["library-2022", "library-2019"]
+    assert all(hit.explain and "consensus" in hit.explain["priors"] for hit in hits)
+    # A named period switches it off, as it does the recency prior.
+    named = retriever.search(query + " in 2019", k=8, explain=True)
+    assert all(hit.explain and "consensus" not in hit.explain["priors"] for hit in named)
+
+
+def test_consensus_date_is_a_weighted_median() -> None:
+    from newsrag.ranking import consensus_date
+
+    dates = {"a": 20190101, "b": 20220701, "c": 20220705, "d": 0}
+    assert consensus_date(["b", "a", "c", "d"], dates, count=4) == dt.date(2022, 7, 1)
+    assert consensus_date(["a", "b"], dates, count=2) == dt.date(2019, 1, 1)
+    assert consensus_date(["d"], dates, count=1) is None
