@@ -4,7 +4,7 @@ Usage (from the repo root):
     .venv/bin/python bench/retrieval_cv.py --index /work/bench-index/rtqa-dev --as-of \\
         --grid recency_weight=0,0.1,0.2 --grid fusion=convex,zscore --base candidates=100
 
-Folds are the question dates of the set (rtqa's weekly quizzes: one fold a week) or the
+Folds are the ISO weeks of the question dates (rtqa's weekly quizzes: one fold a week) or the
 --slice FROM..UNTIL ranges given. Every combination of the --grid values (on top of --base) is
 run on every fold over one cache of query embeddings and candidate lists (the model runs once
 per question; bench/results/cache/). For each fold, the combination with the best mean score
@@ -16,6 +16,7 @@ answer-recall@1 and @5.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import itertools
 import sys
 from pathlib import Path
@@ -71,13 +72,16 @@ def parse_slices(texts: list[str]) -> list[tuple[str, str]]:
 def folds_of(
     questions: list[BenchQuestion], slices: list[tuple[str, str]]
 ) -> dict[str, list[BenchQuestion]]:
-    """Questions per fold: the given slices, else one fold per question date (a quiz week)."""
+    """Questions per fold: the given slices, else one fold per ISO week of the question dates."""
     if slices:
         return {
             f"{start}..{end}": questions_between(questions, start, end) for start, end in slices
         }
-    dates = sorted({question.date for question in questions})
-    return {date: [q for q in questions if q.date == date] for date in dates}
+    weeks: dict[str, list[BenchQuestion]] = {}
+    for question in sorted(questions, key=lambda question: question.date):
+        year, week, _ = dt.date.fromisoformat(question.date).isocalendar()
+        weeks.setdefault(f"{year}-W{week:02d}", []).append(question)
+    return weeks
 
 
 def score(recall: dict[int, float]) -> float:
