@@ -120,9 +120,11 @@ def run_mode(
 ) -> tuple[list[int | None], list[float]]:
     """First answer rank (within the top 10) and search seconds for every question."""
     search_mode = "hybrid" if mode == "rrf" else mode
+    # Single retrievers and plain RRF stay date-blind: as_of reaches the default hybrid only.
+    dated = as_of and mode == "hybrid"
 
     def search(question: BenchQuestion) -> Any:
-        day = question.date if as_of and question.date else None
+        day = question.date if dated and question.date else None
         return retriever.search(question.question, k=SEARCH_DEPTH, mode=search_mode, as_of=day)
 
     search(questions[0])  # warm caches once

@@ -70,9 +70,11 @@ class Settings(BaseSettings):
     prf_terms: int = Field(default=8, ge=1, le=50)
     prf_weight: float = Field(default=0.3, ge=0.0)
     # Recency prior relative to the question's as_of date (soft, never a filter; off without as_of
-    # or when the question names a period): + recency_weight × (2^(-age/half-life) - 1).
-    recency_weight: float = Field(default=0.0, ge=0.0)
-    recency_half_life_days: float = Field(default=30.0, ge=0.0)
+    # or when the question names a period): + recency_weight × (2^(-age/half-life) - 1); articles
+    # dated after as_of fall off with the future half-life. Chosen by cross-validation over
+    # rtqa-dev's weeks (docs/benchmarks.md "Retrieval"); 0 switches it off.
+    recency_weight: float = Field(default=0.3, ge=0.0)
+    recency_half_life_days: float = Field(default=14.0, ge=0.0)
     recency_future_half_life_days: float = Field(default=3.0, ge=0.0)
     # Without as_of: the weighted median date of the top consensus_documents fused candidates
     # stands in for it, + consensus_weight × (2^(-|days apart|/half-life) - 1) (0 documents: off).
