@@ -116,7 +116,7 @@ ARTICLES: list[dict[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def ranking_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Retriever:
-    """The fixture corpus ingested once; a Retriever with every ranking component off."""
+    """The fixture corpus ingested once; a Retriever with the default settings (no as_of: no prior)."""
     from newsrag.ingest import ingest
 
     folder = tmp_path_factory.mktemp("ranking")
