@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     recency_weight: float = Field(default=0.3, ge=0.0)
     recency_half_life_days: float = Field(default=14.0, ge=0.0)
     recency_future_half_life_days: float = Field(default=3.0, ge=0.0)
+    recency_window_days: float = Field(default=0.0, ge=0.0)  # no penalty in the days before as_of
     # Without as_of: the weighted median date of the top consensus_documents fused candidates
     # stands in for it, + consensus_weight × (2^(-|days apart|/half-life) - 1) (0 documents: off).
     consensus_documents: int = Field(default=0, ge=0, le=100)

@@ -147,8 +147,10 @@ def recency_prior(
     *,
     half_life_days: float,
     future_half_life_days: float,
+    window_days: float = 0.0,
 ) -> float:
-    """A penalty in [-1, 0]: 0 for an article of the day as_of, -1/2 one half-life earlier.
+    """A penalty in [-1, 0]: 0 for an article of the day as_of (or of the window_days before it),
+    -1/2 one half-life earlier still.
 
     Articles dated after as_of (which a reader on that day could not have read) fall off with
     their own, shorter half-life; an undated article gets -1/2 (no evidence either way).
@@ -157,6 +159,10 @@ def recency_prior(
     if day is None:
         return -0.5
     age = (as_of - day).days
+    if 0 <= age <= window_days:  # the days just before as_of count alike
+        return 0.0
+    if age > 0:
+        age -= int(window_days)
     half_life = half_life_days if age >= 0 else future_half_life_days
     if half_life <= 0:
         return 0.0 if age >= 0 else -1.0

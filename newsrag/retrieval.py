@@ -429,6 +429,7 @@ class Retriever:
                     as_of,
                     half_life_days=settings.recency_half_life_days,
                     future_half_life_days=settings.recency_future_half_life_days,
+                    window_days=settings.recency_window_days,
                 )
         if settings.lede_weight > 0:
             for chunk_id in fused:
