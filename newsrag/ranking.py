@@ -1,4 +1,4 @@
-"""Ranking components of hybrid search: score normalisation, query-term weights, pseudo-relevance
+"""Ranking components of hybrid search: fusion (RRF, convex, z-scores), query-term weights, pseudo-relevance
 feedback, the recency prior, and lexical re-scoring of the best sentence, title and lede.
 
 Pure functions over ids, scores, dates and texts; retrieval.py gathers the inputs and applies them.
@@ -14,6 +14,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from newsrag.keyword import STOPWORDS, TOKEN_PATTERN, Tokenizer
 
@@ -110,6 +111,49 @@ def normalise(scores: Sequence[tuple[str, float]], method: str) -> dict[str, flo
         best = max(values)
         return {chunk_id: score / best if best > 0 else 0.0 for chunk_id, score in scores}
     return dict(scores)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], *, weights: Sequence[float], k: int
+) -> dict[str, float]:
+    """Weighted RRF: sum over rankings of weight / (k + rank); rank is 1-based."""
+    # Exact sums, rounded once: scores equal in arithmetic tie exactly, whatever the order of terms.
+    exact: dict[str, Fraction] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, key in enumerate(ranking, start=1):
+            exact[key] = exact.get(key, Fraction(0)) + Fraction(weight) / (k + rank)
+    return {key: float(value) for key, value in exact.items()}
+
+
+def convex_fusion(
+    dense: Sequence[tuple[str, float]],
+    keyword: Sequence[tuple[str, float]],
+    *,
+    dense_weight: float,
+    keyword_weight: float,
+    keyword_complete: bool = False,
+) -> dict[str, float]:
+    """Convex combination of cosine similarity and BM25 divided by the best BM25 score.
+
+    A candidate one side did not list gets that side's lowest listed score, an upper bound on its
+    true score; BM25's is 0 when keyword_complete (the list holds every matching chunk).
+    """
+    total = dense_weight + keyword_weight
+    if total <= 0:
+        dense_weight, keyword_weight, total = 1.0, 1.0, 2.0  # both 0: weigh the sides equally
+    dense_share, keyword_share = dense_weight / total, keyword_weight / total
+    dense_scores = dict(dense)
+    best_keyword = max((score for _, score in keyword), default=0.0)
+    keyword_scores = {
+        chunk_id: score / best_keyword if best_keyword > 0 else 0.0 for chunk_id, score in keyword
+    }
+    dense_floor = min(dense_scores.values(), default=0.0)
+    keyword_floor = 0.0 if keyword_complete else min(keyword_scores.values(), default=0.0)
+    return {
+        chunk_id: dense_share * dense_scores.get(chunk_id, dense_floor)
+        + keyword_share * keyword_scores.get(chunk_id, keyword_floor)
+        for chunk_id in dict.fromkeys([*dense_scores, *keyword_scores])
+    }
 
 
 def zscore_fusion(

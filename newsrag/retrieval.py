@@ -7,7 +7,6 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,12 +21,14 @@ from newsrag.ranking import (
     best_sentence_coverage,
     chunk_ordinal,
     consensus_date,
+    convex_fusion,
     coverage,
     expansion_terms,
     names_a_period,
     normalise,
     query_terms,
     recency_prior,
+    reciprocal_rank_fusion,
     zscore_fusion,
 )
 from newsrag.store import StoredChunk, VectorStore
@@ -116,49 +117,6 @@ def make_filters(
         raise QueryError(f"since ({start}) is after until ({end}): swap them")
     names = tuple(name.strip() for name in (sources or ()) if name and name.strip())
     return Filters(since=start, until=end, sources=names)
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[str]], *, weights: Sequence[float], k: int
-) -> dict[str, float]:
-    """Weighted RRF: sum over rankings of weight / (k + rank); rank is 1-based."""
-    # Exact sums, rounded once: scores equal in arithmetic tie exactly, whatever the order of terms.
-    exact: dict[str, Fraction] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, key in enumerate(ranking, start=1):
-            exact[key] = exact.get(key, Fraction(0)) + Fraction(weight) / (k + rank)
-    return {key: float(value) for key, value in exact.items()}
-
-
-def convex_fusion(
-    dense: Sequence[tuple[str, float]],
-    keyword: Sequence[tuple[str, float]],
-    *,
-    dense_weight: float,
-    keyword_weight: float,
-    keyword_complete: bool = False,
-) -> dict[str, float]:
-    """Convex combination of cosine similarity and BM25 divided by the best BM25 score.
-
-    A candidate one side did not list gets that side's lowest listed score, an upper bound on its
-    true score; BM25's is 0 when keyword_complete (the list holds every matching chunk).
-    """
-    total = dense_weight + keyword_weight
-    if total <= 0:
-        dense_weight, keyword_weight, total = 1.0, 1.0, 2.0  # both 0: weigh the sides equally
-    dense_share, keyword_share = dense_weight / total, keyword_weight / total
-    dense_scores = dict(dense)
-    best_keyword = max((score for _, score in keyword), default=0.0)
-    keyword_scores = {
-        chunk_id: score / best_keyword if best_keyword > 0 else 0.0 for chunk_id, score in keyword
-    }
-    dense_floor = min(dense_scores.values(), default=0.0)
-    keyword_floor = 0.0 if keyword_complete else min(keyword_scores.values(), default=0.0)
-    return {
-        chunk_id: dense_share * dense_scores.get(chunk_id, dense_floor)
-        + keyword_share * keyword_scores.get(chunk_id, keyword_floor)
-        for chunk_id in dict.fromkeys([*dense_scores, *keyword_scores])
-    }
 
 
 def _article_of_hit(hit: Any) -> str:
@@ -415,7 +373,9 @@ class Retriever:
         if consensus and as_of is None:
             order = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
             middle = consensus_date(order, dates, count=settings.consensus_documents)
-            for chunk_id in fused if middle is not None else ():
+            for chunk_id in fused:
+                if middle is None:
+                    break
                 parts[chunk_id]["consensus"] = settings.consensus_weight * recency_prior(
                     dates.get(chunk_id, 0),
                     middle,
