@@ -148,3 +148,131 @@ def write_results(name: str, payload: dict[str, Any], *, folder: Path = RESULTS_
     path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def questions_between(
+    questions: Sequence[BenchQuestion], start: str | None, end: str | None
+) -> list[BenchQuestion]:
+    """The questions asked from start to end (ISO dates, both inclusive; None: open)."""
+    return [
+        question
+        for question in questions
+        if (not start or question.date >= start) and (not end or question.date <= end)
+    ]
+
+
+def iso_date(text: str) -> str:
+    """argparse type: a YYYY-MM-DD date, returned as that text."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from error
+
+
+def _cache_key(value: Any) -> Any:
+    """A hashable stand-in for a call argument (arrays by content, dataclasses by repr)."""
+    import hashlib
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return ("array", hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, list | tuple):
+        return tuple(_cache_key(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _cache_key(item)) for key, item in value.items()))
+    return repr(value)
+
+
+class CallCache:
+    """Remembers the results of chosen methods of an object (query embeddings, candidate lists,
+    chunk reads), so sweeps over ranking settings re-run the real search path without the model.
+
+    Only for benchmarks over an index nobody writes to while they run: nothing is invalidated.
+    `get(ids)` is cached per chunk id, so any subset of earlier reads is served from memory.
+    """
+
+    def __init__(self, inner: Any, methods: Sequence[str], memory: dict[Any, Any]) -> None:
+        self._inner = inner
+        self._methods = set(methods)
+        self._memory = memory
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name not in self._methods:
+            return attribute
+        if name == "get":
+            return self._get
+        memory = self._memory
+
+        def cached(*args: Any, **keywords: Any) -> Any:
+            key = (name, _cache_key(args), _cache_key(keywords))
+            if key not in memory:
+                memory[key] = attribute(*args, **keywords)
+            return memory[key]
+
+        return cached
+
+    def _get(self, chunk_ids: Sequence[str]) -> dict[str, Any]:
+        wanted = [chunk_id for chunk_id in chunk_ids if ("get", chunk_id) not in self._memory]
+        if wanted:
+            found = self._inner.get(wanted)
+            for chunk_id in wanted:
+                self._memory[("get", chunk_id)] = found.get(chunk_id)
+        return {
+            chunk_id: self._memory[("get", chunk_id)]
+            for chunk_id in chunk_ids
+            if self._memory[("get", chunk_id)] is not None
+        }
+
+
+def cache_path(index_dir: Path) -> Path:
+    """Where a bench index's call cache lives (named by the index path and its manifest's time)."""
+    import hashlib
+
+    manifest = Path(index_dir) / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns if manifest.exists() else 0
+    name = hashlib.sha1(f"{Path(index_dir).resolve()}:{stamp}".encode()).hexdigest()[:12]
+    return RESULTS_DIR / "cache" / f"calls-{Path(index_dir).name}-{name}.pickle"
+
+
+def load_call_cache(path: Path) -> dict[Any, Any]:
+    """The remembered calls of an earlier run (empty when none or unreadable)."""
+    import pickle
+
+    try:
+        with Path(path).open("rb") as handle:
+            # Our own file, written by save_call_cache under bench/results (never shared data).
+            memory = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        return {}
+    return memory if isinstance(memory, dict) else {}
+
+
+def save_call_cache(path: Path, memory: dict[Any, Any]) -> None:
+    """Write the remembered calls atomically (a crash leaves the previous file)."""
+    import os
+    import pickle
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("wb") as handle:
+        pickle.dump(memory, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
+
+
+def cached_retriever(retriever: Any, memory: dict[Any, Any]) -> Any:
+    """The same Retriever class over cached embedder, store and keyword calls."""
+    return type(retriever)(
+        settings=retriever.settings,
+        embedder=CallCache(retriever.embedder, ["embed_query"], memory),
+        store=CallCache(retriever.store, ["nearest", "get"], memory),
+        keyword=CallCache(
+            retriever.keyword,
+            ["search", "search_weighted", "document_frequencies", "chunk_dates"],
+            memory,
+        ),
+    )

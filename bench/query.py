@@ -96,8 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     add_bench_arguments(parser, dataset="rtqa-2022")
     parser.add_argument("--questions", type=int, default=200, help="first N questions")
     parser.add_argument("--profile", action="store_true", help="cProfile the query loop")
+    parser.add_argument(
+        "--as-of", action="store_true", help="search as of each question's own date"
+    )
+    parser.add_argument(
+        "--search-only", action="store_true", help="measure search only (no answers)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a retrieval setting (repeatable)",
+    )
     arguments = parser.parse_args(argv)
-
+    from bench.retrieval import parse_overrides
     from newsrag.config import Settings
     from newsrag.embedding import Embedder
     from newsrag.retrieval import Retriever
@@ -106,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     index_dir = arguments.index or default_index_dir(arguments.dataset)
     questions = load_questions(folder / "questions.jsonl", answerable_only=False)
     questions = questions[: arguments.questions]
-    settings = Settings(index_dir=index_dir)
+    settings = Settings(index_dir=index_dir, **parse_overrides(arguments.overrides))
 
     opened = time.perf_counter()
     embedder = Embedder.load(settings=settings)
@@ -115,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from newsrag.assistant import Assistant
 
-        assistant = Assistant.open(settings, retriever=retriever)
+        if not arguments.search_only:
+            assistant = Assistant.open(settings, retriever=retriever)
     except ImportError:
         print("newsrag.assistant is not there yet: answers are not measured", file=sys.stderr)
     open_seconds = time.perf_counter() - opened
@@ -137,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     for question in questions:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        retriever.search(question.question, timings=timings)
+        as_of = question.date if arguments.as_of and question.date else None
+        retriever.search(question.question, timings=timings, as_of=as_of)
         search_totals.append(time.perf_counter() - started)
         for stage, seconds in timings.items():
             search_stages[stage].append(seconds)

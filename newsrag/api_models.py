@@ -84,6 +84,10 @@ class HitModel(BaseModel):
     keyword_score: float | None = None
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    explain: dict[str, Any] | None = Field(
+        default=None,
+        description="With explain: each side's normalised score, the fused score, each prior.",
+    )
 
 
 class CitationModel(BaseModel):
@@ -149,6 +153,7 @@ class SearchRequest(Strict):
     until: dt.date | None = Field(default=None, description="Only articles on/before this date.")
     sources: list[SourceName] = Field(default_factory=list, max_length=MAX_SOURCES)
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    explain: bool = Field(default=False, description="Say per hit why it ranked where it did.")
 
 
 class SearchResponse(BaseModel):

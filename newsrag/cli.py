@@ -198,6 +198,14 @@ def search(
         list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
     ] = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Asked on YYYY-MM-DD: newer news ranks higher (soft)."),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show dense and BM25 ranks/scores and each prior per hit."),
+    ] = False,
     index: IndexOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -210,7 +218,16 @@ def search(
     settings = load_settings(index_dir=index)
     retriever = open_retriever(settings)
     try:
-        hits = retriever.search(query, k, since=since, until=until, sources=source, mode=mode)
+        hits = retriever.search(
+            query,
+            k,
+            since=since,
+            until=until,
+            sources=source,
+            mode=mode,
+            as_of=as_of,
+            explain=explain,
+        )
     except QueryError as error:
         raise fail(str(error), EXIT_NOTHING) from error
     except StoreError as error:
@@ -227,8 +244,30 @@ def search(
         typer.echo(f"[{rank}] {meta.title} — {facts}  (score {hit.score:.4f})")
         if meta.url:
             typer.echo(f"    {meta.url}")
+        if explain:
+            typer.echo("    " + explain_line(hit))
         typer.echo("    " + " ".join(hit.chunk.text.split()))
         typer.echo("")
+
+
+def explain_line(hit: Any) -> str:
+    """One line on why a hit ranked where it did (search --explain)."""
+
+    def side(rank: int | None, score: float | None, normalised: float | None) -> str:
+        if rank is None or score is None:
+            return "not listed"
+        return f"#{rank} score {score:.4f}" + (
+            f" (normalised {normalised:.3f})" if normalised is not None else ""
+        )
+
+    why = hit.explain or {}
+    priors = ", ".join(f"{name} {value:+.4f}" for name, value in why.get("priors", {}).items())
+    return (
+        f"dense {side(hit.dense_rank, hit.dense_score, why.get('dense_normalised'))}; "
+        f"BM25 {side(hit.keyword_rank, hit.keyword_score, why.get('keyword_normalised'))}; "
+        f"{why.get('fusion', '?')} {why.get('fused', 0.0):.4f}; "
+        f"priors: {priors or 'none'}" + (f" (as of {why['as_of']})" if why.get("as_of") else "")
+    )
 
 
 @app.command()
@@ -363,6 +402,25 @@ def eval_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not cache LLM replies under INDEX/eval-cache/.")
     ] = False,
+    questions_from: Annotated[
+        str | None,
+        typer.Option(
+            "--questions-from", help="Bench files: only questions asked on/after YYYY-MM-DD."
+        ),
+    ] = None,
+    questions_until: Annotated[
+        str | None,
+        typer.Option(
+            "--questions-until", help="Bench files: only questions asked on/before YYYY-MM-DD."
+        ),
+    ] = None,
+    bench_as_of: Annotated[
+        bool,
+        typer.Option(
+            "--as-of/--no-as-of",
+            help="Bench files: ask each question as of its own date (recency prior, relative dates).",
+        ),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-question progress.")] = False,
 ) -> None:
     """Run golden questions: pass/fail per question, metrics and gates; reports for CI.
@@ -384,7 +442,12 @@ def eval_command(
         raise fail(f"--retrieval must be assistant or question, not {retrieval!r}", EXIT_NOTHING)
     settings = load_settings(index_dir=index)
     try:
-        golden_set = load_goldens(goldens)
+        golden_set = load_goldens(
+            goldens,
+            questions_from=questions_from,
+            questions_until=questions_until,
+            as_of=bench_as_of,
+        )
         gates = [parse_gate_option(text, bound="min") for text in minimum or []]
         gates += [parse_gate_option(text, bound="max") for text in maximum or []]
         previous = evaluation_report.load_report(baseline) if baseline else None

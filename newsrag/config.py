@@ -56,10 +56,40 @@ class Settings(BaseSettings):
     # "convex": dense_weight * cosine + keyword_weight * BM25 / best BM25 (weights normalized to
     # sum 1), better than rank fusion on rtqa-dev (docs/benchmarks.md, "Retrieval");
     # "rrf": reciprocal rank fusion with rrf_k.
-    fusion: Literal["convex", "rrf"] = "convex"
+    # "rrf": reciprocal rank fusion with rrf_k; "zscore": per-query z-scores of each side, weighted.
+    fusion: Literal["convex", "rrf", "zscore"] = "convex"
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0.0)
     keyword_weight: float = Field(default=1.0, ge=0.0)
+    # Query-term weights for BM25: idf × (1 + boost) for capitalised names and for numbers.
+    keyword_name_boost: float = Field(default=0.0, ge=0.0)
+    keyword_number_boost: float = Field(default=0.0, ge=0.0)
+    # BM25 pseudo-relevance feedback: the best prf_terms terms of the top prf_documents passages
+    # join the query at prf_weight (0 documents: off).
+    prf_documents: int = Field(default=0, ge=0, le=50)
+    prf_terms: int = Field(default=8, ge=1, le=50)
+    prf_weight: float = Field(default=0.3, ge=0.0)
+    # Recency prior relative to the question's as_of date (soft, never a filter; off without as_of
+    # or when the question names a period): + recency_weight × (2^(-age/half-life) - 1); articles
+    # dated after as_of fall off with the future half-life. Chosen by cross-validation over
+    # rtqa-dev's weeks (docs/benchmarks.md "Retrieval"); 0 switches it off.
+    recency_weight: float = Field(default=0.3, ge=0.0)
+    recency_half_life_days: float = Field(default=14.0, ge=0.0)
+    recency_future_half_life_days: float = Field(default=3.0, ge=0.0)
+    recency_window_days: float = Field(default=0.0, ge=0.0)  # no penalty in the days before as_of
+    # Without as_of: the weighted median date of the top consensus_documents fused candidates
+    # stands in for it, + consensus_weight × (2^(-|days apart|/half-life) - 1) (0 documents: off).
+    consensus_documents: int = Field(default=0, ge=0, le=100)
+    consensus_weight: float = Field(default=0.0, ge=0.0)
+    consensus_half_life_days: float = Field(default=7.0, ge=0.0)
+    # Lexical re-scoring of the top rescore_pool fused candidates: + weight × the share of the
+    # query's idf weight held by the passage's best sentence_window sentences / its title; + lede_weight
+    # for an article's first passage.
+    rescore_pool: int = Field(default=30, ge=1, le=500)
+    sentence_weight: float = Field(default=0.0, ge=0.0)
+    sentence_window: int = Field(default=2, ge=1, le=10)
+    title_weight: float = Field(default=0.0, ge=0.0)
+    lede_weight: float = Field(default=0.0, ge=0.0)
 
     # Ingest: size limits (an item over one is skipped or cut, with a message naming it)
     max_file_bytes: int = Field(default=20_000_000, ge=1)  # a txt/md/html file; an article's text

@@ -187,6 +187,8 @@ def _search(
         follow_up = answer.searched_for if answer is not None and len(golden.turns) > 1 else ""
         query = follow_up or golden.question
         filters = Filters(since=golden.since, until=golden.until, sources=golden.sources)
+        # The day it is asked, as the assistant is told: the recency prior sees the same date.
+        return list(source.retriever.search(query, depth, filters=filters, as_of=golden.as_of))
     return list(source.retriever.search(query, depth, filters=filters))
 
 

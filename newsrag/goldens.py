@@ -425,8 +425,30 @@ def load_golden_yaml(path: Path) -> GoldenSet:
     return GoldenSet(path=path, goldens=tuple(goldens), gates=gates, kind="goldens")
 
 
-def load_bench_questions(path: Path) -> GoldenSet:
-    """Load a bench questions.jsonl (id, question, date, answer, answerable) as goldens."""
+def _bench_day(text: str | None, name: str) -> str | None:
+    """A --questions-from/--questions-until bound as ISO text; bad text is a GoldenFileError."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return dt.date.fromisoformat(str(text).strip()).isoformat()
+    except ValueError:
+        raise GoldenFileError(f"{name} {text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def load_bench_questions(
+    path: Path,
+    *,
+    questions_from: str | None = None,
+    questions_until: str | None = None,
+    as_of: bool = True,
+) -> GoldenSet:
+    """Load a bench questions.jsonl (id, question, date, answer, answerable) as goldens.
+
+    Only the questions asked in questions_from..questions_until (inclusive) when given; each asked
+    as of its own date unless as_of is False.
+    """
+    start = _bench_day(questions_from, "--questions-from")
+    end = _bench_day(questions_until, "--questions-until")
     goldens: list[Golden] = []
     seen: set[str] = set()
     try:
@@ -444,10 +466,13 @@ def load_bench_questions(path: Path) -> GoldenSet:
                 raise entry.error(None, f"not valid JSON ({problem.msg})") from None
             if not isinstance(row, dict):
                 raise entry.error(None, "must be a JSON object")
+            day = str(row.get("date") or "")
+            if (start and day < start) or (end and (not day or day > end)):
+                continue
             entry.data = {
                 "id": row.get("id", f"line-{line_number}"),
                 "question": row.get("question"),
-                "as_of": row.get("date"),
+                "as_of": row.get("date") if as_of else None,
                 "answer": row.get("answer"),
                 "answerable": row.get("answerable", True),
             }
@@ -456,17 +481,33 @@ def load_bench_questions(path: Path) -> GoldenSet:
             entry.data = {key: value for key, value in entry.data.items() if value is not None}
             goldens.append(_build_golden(entry, seen))
     if not goldens:
-        raise GoldenFileError(f"{path}: no questions in the file")
+        span = f" asked {start or '…'}..{end or '…'}" if start or end else ""
+        raise GoldenFileError(f"{path}: no questions{span} in the file")
     return GoldenSet(path=path, goldens=tuple(goldens), kind="bench")
 
 
-def load_goldens(path: Path | str) -> GoldenSet:
-    """Load a golden YAML file or a bench questions JSONL file, chosen by suffix."""
+def load_goldens(
+    path: Path | str,
+    *,
+    questions_from: str | None = None,
+    questions_until: str | None = None,
+    as_of: bool = True,
+) -> GoldenSet:
+    """Load a golden YAML file or a bench questions JSONL file, chosen by suffix.
+
+    The date range and as_of apply to bench files; a YAML file with a range is an error.
+    """
     path = Path(path)
     if not path.is_file():
         raise GoldenFileError(f"{path}: no such file")
     if path.suffix.lower() in (".jsonl", ".json"):
-        return load_bench_questions(path)
+        return load_bench_questions(
+            path, questions_from=questions_from, questions_until=questions_until, as_of=as_of
+        )
+    if questions_from or questions_until:
+        raise GoldenFileError(
+            f"{path}: --questions-from/--questions-until apply to bench questions.jsonl files only"
+        )
     return load_golden_yaml(path)
 
 

@@ -211,6 +211,7 @@ class KeywordIndex:
         self._chunk_ids: list[str] = []
         self._dates = np.zeros(0, dtype=np.int64)
         self._sources = np.zeros(0, dtype=object)
+        self._rows: dict[str, int] = {}  # chunk id -> row, built on first use (ranking priors)
         if load and self.exists():
             # Readers: a damaged index fails here, when it is opened, and not in the middle of a search.
             self._ensure_loaded()
@@ -370,6 +371,7 @@ class KeywordIndex:
         self._chunk_ids = list(meta["chunk_ids"])
         self._dates = np.asarray(meta["dates"], dtype=np.int64)
         self._sources = np.asarray(meta["sources"], dtype=object)
+        self._rows = {}
         self._generation = generation
 
     def generation_ids(self) -> list[str] | None:
@@ -420,3 +422,57 @@ class KeywordIndex:
             wanted = {" ".join(name.casefold().split()) for name in filters.sources}
             mask &= np.isin(self._sources, list(wanted))
         return mask
+
+    # ---- read-only helpers for ranking (newsrag/ranking.py) ---------------------------------
+    def search_weighted(
+        self, weighted: Sequence[tuple[str, float]], *, limit: int, filters: Filters | None = None
+    ) -> list[tuple[str, float]]:
+        """Like search, over already-tokenized terms each with its own weight (sum of weighted BM25)."""
+        with self._lock:
+            self._ensure_loaded()
+            if self._bm25 is None or limit <= 0:
+                return []
+            known = [
+                (token, weight) for token, weight in weighted if token in self._bm25.vocab_dict
+            ]
+            if not known:
+                return []
+            scores = np.zeros(len(self._chunk_ids), dtype=np.float32)
+            for token, weight in known:
+                scores += np.float32(weight) * np.asarray(self._bm25.get_scores([token]))
+            mask = self._filter_mask(filters)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
+            count = min(limit, int(np.count_nonzero(scores > 0)))
+            if count == 0:
+                return []
+            top = np.argpartition(-scores, count - 1)[:count]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            return [(self._chunk_ids[index], float(scores[index])) for index in top]
+
+    def document_frequencies(self, tokens: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many chunks hold each token, and the number of chunks (for idf weights)."""
+        with self._lock:
+            self._ensure_loaded()
+            if self._bm25 is None:
+                return {}, 0
+            pointers = self._bm25.scores["indptr"]  # CSC: a token's column spans its documents
+            vocabulary = self._bm25.vocab_dict
+            counts = {
+                token: int(pointers[vocabulary[token] + 1] - pointers[vocabulary[token]])
+                for token in tokens
+                if token in vocabulary
+            }
+            return counts, len(self._chunk_ids)
+
+    def chunk_dates(self, chunk_ids: Sequence[str]) -> dict[str, int]:
+        """YYYYMMDD of each listed chunk's article (0 when undated or unknown)."""
+        with self._lock:
+            self._ensure_loaded()
+            if not self._rows and self._chunk_ids:
+                self._rows = {chunk_id: row for row, chunk_id in enumerate(self._chunk_ids)}
+            rows = self._rows
+            return {
+                chunk_id: int(self._dates[rows[chunk_id]]) if chunk_id in rows else 0
+                for chunk_id in chunk_ids
+            }

@@ -134,10 +134,12 @@ class Hit:
     keyword_score: float | None = None  # BM25 score, None when BM25 did not return it
     dense_rank: int | None = None  # 1-based
     keyword_rank: int | None = None
+    # search(explain=True): each side's normalised score and every prior's contribution.
+    explain: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return {
+        """Plain-JSON form ("explain" only when the search was asked to explain)."""
+        plain = {
             "chunk": self.chunk.to_dict(),
             "article": self.article.to_dict(),
             "score": self.score,
@@ -146,6 +148,9 @@ class Hit:
             "dense_rank": self.dense_rank,
             "keyword_rank": self.keyword_rank,
         }
+        if self.explain is not None:
+            plain["explain"] = self.explain
+        return plain
 
 
 @dataclass(frozen=True)

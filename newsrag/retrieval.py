@@ -7,7 +7,6 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +16,21 @@ from newsrag.embedding import Embedder, model_identity
 from newsrag.keyword import KeywordIndex
 from newsrag.manifest import Manifest
 from newsrag.models import Filters, Hit
+from newsrag.ranking import (
+    TermWeight,
+    best_sentence_coverage,
+    chunk_ordinal,
+    consensus_date,
+    convex_fusion,
+    coverage,
+    expansion_terms,
+    names_a_period,
+    normalise,
+    query_terms,
+    recency_prior,
+    reciprocal_rank_fusion,
+    zscore_fusion,
+)
 from newsrag.store import StoredChunk, VectorStore
 
 Item = TypeVar("Item")
@@ -77,6 +91,20 @@ def clean_query(query: str, *, max_chars: int) -> str:
     return cleaned
 
 
+def as_date(value: dt.date | str | None, name: str) -> dt.date | None:
+    """A date from a date or YYYY-MM-DD text (None for nothing); bad text is a QueryError."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as error:
+        raise QueryError(f"{name} {value!r} is not a date: use YYYY-MM-DD") from error
+
+
 def make_filters(
     *,
     since: dt.date | str | None = None,
@@ -84,65 +112,11 @@ def make_filters(
     sources: Sequence[str] | None = None,
 ) -> Filters:
     """Build Filters from loose inputs (ISO strings allowed); since > until is a QueryError."""
-
-    def as_date(value: dt.date | str | None, name: str) -> dt.date | None:
-        if value is None or value == "":
-            return None
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value).strip())
-        except ValueError as error:
-            raise QueryError(f"{name} {value!r} is not a date: use YYYY-MM-DD") from error
-
     start, end = as_date(since, "since"), as_date(until, "until")
     if start and end and start > end:
         raise QueryError(f"since ({start}) is after until ({end}): swap them")
     names = tuple(name.strip() for name in (sources or ()) if name and name.strip())
     return Filters(since=start, until=end, sources=names)
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[str]], *, weights: Sequence[float], k: int
-) -> dict[str, float]:
-    """Weighted RRF: sum over rankings of weight / (k + rank); rank is 1-based."""
-    # Exact sums, rounded once: scores equal in arithmetic tie exactly, whatever the order of terms.
-    exact: dict[str, Fraction] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, key in enumerate(ranking, start=1):
-            exact[key] = exact.get(key, Fraction(0)) + Fraction(weight) / (k + rank)
-    return {key: float(value) for key, value in exact.items()}
-
-
-def convex_fusion(
-    dense: Sequence[tuple[str, float]],
-    keyword: Sequence[tuple[str, float]],
-    *,
-    dense_weight: float,
-    keyword_weight: float,
-    keyword_complete: bool = False,
-) -> dict[str, float]:
-    """Convex combination of cosine similarity and BM25 divided by the best BM25 score.
-
-    A candidate one side did not list gets that side's lowest listed score, an upper bound on its
-    true score; BM25's is 0 when keyword_complete (the list holds every matching chunk).
-    """
-    total = dense_weight + keyword_weight
-    if total <= 0:
-        dense_weight, keyword_weight, total = 1.0, 1.0, 2.0  # both 0: weigh the sides equally
-    dense_share, keyword_share = dense_weight / total, keyword_weight / total
-    dense_scores = dict(dense)
-    best_keyword = max((score for _, score in keyword), default=0.0)
-    keyword_scores = {
-        chunk_id: score / best_keyword if best_keyword > 0 else 0.0 for chunk_id, score in keyword
-    }
-    dense_floor = min(dense_scores.values(), default=0.0)
-    keyword_floor = 0.0 if keyword_complete else min(keyword_scores.values(), default=0.0)
-    return {
-        chunk_id: dense_share * dense_scores.get(chunk_id, dense_floor)
-        + keyword_share * keyword_scores.get(chunk_id, keyword_floor)
-        for chunk_id in dict.fromkeys([*dense_scores, *keyword_scores])
-    }
 
 
 def _article_of_hit(hit: Any) -> str:
@@ -234,8 +208,15 @@ class Retriever:
         filters: Filters | None = None,
         timings: dict[str, float] | None = None,
         mode: str = "hybrid",
+        as_of: dt.date | str | None = None,
+        recency: bool = True,
+        explain: bool = False,
     ) -> list[Hit]:
-        """Top-k hits for the query: mode 'hybrid' (default), 'dense' or 'keyword'."""
+        """Top-k hits for the query: mode 'hybrid' (default), 'dense' or 'keyword'.
+
+        as_of (the day the question is asked) turns on the soft recency prior unless recency is
+        False or the question names a period of its own; explain fills each Hit.explain.
+        """
         text = clean_query(query, max_chars=self.settings.max_question_chars)
         limit = self.settings.top_k if k is None else int(k)
         if limit < 1 or limit > 100:
@@ -244,6 +225,13 @@ class Retriever:
             filters = make_filters(since=since, until=until, sources=sources)
         elif filters.since and filters.until and filters.since > filters.until:
             raise QueryError(f"since ({filters.since}) is after until ({filters.until}): swap them")
+        reference = as_date(as_of, "as_of")
+        # A period of its own ("in 2019") or a date filter: the question is not about "now".
+        own_period = bool(filters.since or filters.until) or names_a_period(
+            text, reference or dt.date.today()
+        )
+        if reference is not None and (not recency or own_period):
+            reference = None
         timings = timings if timings is not None else {}
         candidates = max(self.settings.candidates, limit * 4)
 
@@ -255,16 +243,104 @@ class Retriever:
             started = time.perf_counter()
             dense = self.store.nearest(vector, limit=candidates, filters=filters)
             timings["dense_search"] = time.perf_counter() - started
+        started = time.perf_counter()
+        terms = self._query_terms(text)
         keyword: list[tuple[str, float]] = []
         if mode in ("hybrid", "keyword"):
-            started = time.perf_counter()
-            keyword = self.keyword.search(text, limit=candidates, filters=filters)
-            timings["keyword_search"] = time.perf_counter() - started
+            keyword = self._keyword_candidates(text, terms, filters=filters, limit=candidates)
+        timings["keyword_search"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        hits = self._fuse(dense, keyword, mode=mode, candidates=candidates, limit=limit)
+        hits = self._fuse(
+            dense,
+            keyword,
+            mode=mode,
+            candidates=candidates,
+            limit=limit,
+            terms=terms,
+            as_of=reference,
+            consensus_on=recency and not own_period,
+            explain=explain,
+        )
         timings["fusion"] = time.perf_counter() - started
         return hits
+
+    def _query_terms(self, text: str) -> list[TermWeight]:
+        """idf-weighted query terms (names and numbers boosted as the settings say)."""
+        tokens = self.keyword.tokenizer.tokens(text)
+        frequencies, documents = self.keyword.document_frequencies(tokens)
+        return query_terms(
+            text,
+            self.keyword.tokenizer,
+            frequencies,
+            documents,
+            name_boost=self.settings.keyword_name_boost,
+            number_boost=self.settings.keyword_number_boost,
+        )
+
+    def _keyword_candidates(
+        self, text: str, terms: list[TermWeight], *, filters: Filters, limit: int
+    ) -> list[tuple[str, float]]:
+        """BM25 candidates: plain, with boosted query terms, and with pseudo-relevance feedback."""
+        settings = self.settings
+        boosted = settings.keyword_name_boost > 0 or settings.keyword_number_boost > 0
+        if not boosted and settings.prf_documents == 0:
+            return self.keyword.search(text, limit=limit, filters=filters)
+        weighted = [(term.token, term.boost) for term in terms]
+        first = self.keyword.search_weighted(weighted, limit=limit, filters=filters)
+        if settings.prf_documents == 0 or not first:
+            return first
+        top = [chunk_id for chunk_id, _ in first[: settings.prf_documents]]
+        texts = [stored.chunk.text for stored in self.store.get(top).values()]
+        pool = [token for passage in texts for token in self.keyword.tokenizer.tokens(passage)]
+        frequencies, documents = self.keyword.document_frequencies(sorted(set(pool)))
+        extra = expansion_terms(
+            texts,
+            terms,
+            self.keyword.tokenizer,
+            frequencies,
+            documents,
+            count=settings.prf_terms,
+        )
+        weighted += [(token, settings.prf_weight) for token in extra]
+        return self.keyword.search_weighted(weighted, limit=limit, filters=filters)
+
+    def _fused_scores(
+        self,
+        dense: list[tuple[str, float]],
+        keyword: list[tuple[str, float]],
+        *,
+        mode: str,
+        candidates: int,
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+        """Fused score of every candidate, and each side's normalised scores (for explain)."""
+        settings = self.settings
+        dense_weight = settings.dense_weight if mode != "keyword" else 0.0
+        keyword_weight = settings.keyword_weight if mode != "dense" else 0.0
+        complete = len(keyword) < candidates
+        if settings.fusion == "rrf":
+            fused = reciprocal_rank_fusion(
+                [[chunk_id for chunk_id, _ in dense], [chunk_id for chunk_id, _ in keyword]],
+                weights=[dense_weight, keyword_weight],
+                k=settings.rrf_k,
+            )
+            return fused, dict(dense), normalise(keyword, "max")
+        if settings.fusion == "convex":
+            fused = convex_fusion(
+                dense,
+                keyword,
+                dense_weight=dense_weight,
+                keyword_weight=keyword_weight,
+                keyword_complete=complete,
+            )
+            return fused, dict(dense), normalise(keyword, "max")
+        return zscore_fusion(
+            dense,
+            keyword,
+            dense_weight=dense_weight,
+            keyword_weight=keyword_weight,
+            keyword_complete=complete,
+        )
 
     def _fuse(
         self,
@@ -274,38 +350,62 @@ class Retriever:
         mode: str,
         candidates: int,
         limit: int,
+        terms: list[TermWeight] | None = None,
+        as_of: dt.date | None = None,
+        consensus_on: bool = True,
+        explain: bool = False,
     ) -> list[Hit]:
-        """Fused, capped top-limit hits; only those are read from the store (ids fuse alone)."""
-        dense_by_id = {
-            chunk_id: (rank, similarity) for rank, (chunk_id, similarity) in enumerate(dense, 1)
-        }
-        keyword_by_id = {
-            chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(keyword, start=1)
-        }
-        dense_weight = self.settings.dense_weight if mode != "keyword" else 0.0
-        keyword_weight = self.settings.keyword_weight if mode != "dense" else 0.0
-        if self.settings.fusion == "rrf":
-            fused = reciprocal_rank_fusion(
-                [[chunk_id for chunk_id, _ in dense], [chunk_id for chunk_id, _ in keyword]],
-                weights=[dense_weight, keyword_weight],
-                k=self.settings.rrf_k,
-            )
-        else:
-            fused = convex_fusion(
-                dense,
-                keyword,
-                dense_weight=dense_weight,
-                keyword_weight=keyword_weight,
-                keyword_complete=len(keyword) < candidates,
-            )
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        """Fused, prior-adjusted, re-scored, capped top-limit hits (only a pool is read from the store)."""
+        settings = self.settings
+        terms = terms or []
+        fused, dense_normal, keyword_normal = self._fused_scores(
+            dense, keyword, mode=mode, candidates=candidates
+        )
+        parts: dict[str, dict[str, float]] = {chunk_id: {} for chunk_id in fused}
+        consensus = (
+            consensus_on and settings.consensus_documents > 0 and settings.consensus_weight > 0
+        )
+        dates = (
+            self.keyword.chunk_dates(list(fused))
+            if consensus or (as_of is not None and settings.recency_weight > 0)
+            else {}
+        )
+        if consensus and as_of is None:
+            order = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
+            middle = consensus_date(order, dates, count=settings.consensus_documents)
+            for chunk_id in fused:
+                if middle is None:
+                    break
+                parts[chunk_id]["consensus"] = settings.consensus_weight * recency_prior(
+                    dates.get(chunk_id, 0),
+                    middle,
+                    half_life_days=settings.consensus_half_life_days,
+                    future_half_life_days=settings.consensus_half_life_days,
+                )
+        if as_of is not None and settings.recency_weight > 0:
+            for chunk_id in fused:
+                parts[chunk_id]["recency"] = settings.recency_weight * recency_prior(
+                    dates.get(chunk_id, 0),
+                    as_of,
+                    half_life_days=settings.recency_half_life_days,
+                    future_half_life_days=settings.recency_future_half_life_days,
+                    window_days=settings.recency_window_days,
+                )
+        if settings.lede_weight > 0:
+            for chunk_id in fused:
+                if chunk_ordinal(chunk_id) == 0:
+                    parts[chunk_id]["lede"] = settings.lede_weight
+        scores = {chunk_id: fused[chunk_id] + sum(parts[chunk_id].values()) for chunk_id in fused}
+        rescoring = (settings.sentence_weight > 0 or settings.title_weight > 0) and bool(terms)
+        pool_size = max(limit, settings.rescore_pool) if rescoring else limit
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         stored: dict[str, StoredChunk] = {}
         gone: set[str] = set()
         while True:  # again only when a chunk was deleted by a concurrent ingest since listed
             chosen = cap_per_article(
                 [item for item in ranked if item[0] not in gone],
-                per_article=self.settings.max_chunks_per_article,
-                limit=limit,
+                per_article=settings.max_chunks_per_article,
+                limit=pool_size,
                 article_of=lambda item: article_id_of(item[0]),
             )
             stored |= self.store.get([chunk_id for chunk_id, _ in chosen if chunk_id not in stored])
@@ -313,6 +413,32 @@ class Retriever:
             if not missing:
                 break
             gone |= missing
+        if rescoring:
+            tokenizer = self.keyword.tokenizer
+            for chunk_id, _ in chosen:
+                entry = stored[chunk_id]
+                if settings.sentence_weight > 0:
+                    parts[chunk_id]["sentence"] = settings.sentence_weight * best_sentence_coverage(
+                        entry.chunk.text, terms, tokenizer, window=settings.sentence_window
+                    )
+                if settings.title_weight > 0:
+                    parts[chunk_id]["title"] = settings.title_weight * coverage(
+                        tokenizer.tokens(entry.article.title), terms
+                    )
+            chosen = sorted(
+                (
+                    (chunk_id, fused[chunk_id] + sum(parts[chunk_id].values()))
+                    for chunk_id, _ in chosen
+                ),
+                key=lambda item: (-item[1], item[0]),
+            )
+        chosen = chosen[:limit]
+        dense_by_id = {
+            chunk_id: (rank, similarity) for rank, (chunk_id, similarity) in enumerate(dense, 1)
+        }
+        keyword_by_id = {
+            chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(keyword, start=1)
+        }
         hits: list[Hit] = []
         for chunk_id, score in chosen:
             dense_entry = dense_by_id.get(chunk_id)
@@ -326,9 +452,33 @@ class Retriever:
                     keyword_score=keyword_entry[1] if keyword_entry else None,
                     dense_rank=dense_entry[0] if dense_entry else None,
                     keyword_rank=keyword_entry[0] if keyword_entry else None,
+                    explain=self._explanation(
+                        chunk_id, fused, parts, dense_normal, keyword_normal, as_of
+                    )
+                    if explain
+                    else None,
                 )
             )
         return hits
+
+    def _explanation(
+        self,
+        chunk_id: str,
+        fused: dict[str, float],
+        parts: dict[str, dict[str, float]],
+        dense_normal: dict[str, float],
+        keyword_normal: dict[str, float],
+        as_of: dt.date | None,
+    ) -> dict[str, Any]:
+        """Why a hit ranked where it did: each side's normalised score, fusion, every prior."""
+        return {
+            "fusion": self.settings.fusion,
+            "dense_normalised": dense_normal.get(chunk_id),
+            "keyword_normalised": keyword_normal.get(chunk_id),
+            "fused": fused[chunk_id],
+            "priors": dict(parts[chunk_id]),
+            "as_of": as_of.isoformat() if as_of else None,
+        }
 
     def as_llamaindex_retriever(
         self, k: int | None = None, *, filters: Filters | None = None

@@ -304,6 +304,7 @@ def create_app(
             sources=request.sources or None,
             timings=timings,
             mode=request.mode,
+            explain=request.explain,
         )
         return SearchResponse(
             query=request.query,
