@@ -295,7 +295,8 @@ class Assistant:
         intent = parse_question_dates(searched_for, as_of=as_of or dt.date.today())
         filters = merge_filters(intent, explicit)
         notes = [*intent.effects, *(f"{problem}: ignored" for problem in intent.invalid)]
-        hits = self._search(intent, filters, limit, timings)
+        asked_on = as_of or dt.date.today()
+        hits = self._search(intent, filters, limit, timings, asked_on)
         prepared = self._prepare(text, searched_for, intent, filters, hits, timings, started, notes)
         dated_filter = filters.since is not None or filters.until is not None
         if dated_filter:
@@ -310,7 +311,7 @@ class Assistant:
             unfiltered = Filters(
                 since=explicit.since, until=explicit.until, sources=explicit.sources
             )
-            wider = self._search(intent, unfiltered, limit, timings)
+            wider = self._search(intent, unfiltered, limit, timings, asked_on)
             fallback = self._prepare(
                 text, searched_for, intent, unfiltered, wider, timings, started, notes
             )
@@ -322,12 +323,26 @@ class Assistant:
         return prepared
 
     def _search(
-        self, intent: DateIntent, filters: Filters, limit: int, timings: dict[str, float]
+        self,
+        intent: DateIntent,
+        filters: Filters,
+        limit: int,
+        timings: dict[str, float],
+        as_of: dt.date,
     ) -> list[Hit]:
-        """Hits for the date-free query: recency and event-day boosts over a wider fetch."""
+        """Hits for the date-free query: the retriever's soft recency prior relative to the day
+        asked (off when the question names a period: the retriever sees the filter), then
+        "latest" and event-day boosts over a wider fetch."""
         rerank = intent.prefer_recent or bool(intent.event_dates)
         fetch = min(100, limit * 3) if rerank else limit
-        hits = self.retriever.search(intent.query, fetch, filters=filters, timings=timings)
+        hits = self.retriever.search(
+            intent.query,
+            fetch,
+            filters=filters,
+            timings=timings,
+            as_of=as_of,
+            recency=not intent.event_dates,  # a named day is the date that matters
+        )
         if intent.prefer_recent:
             hits = rerank_recent(hits)
         if intent.event_dates:
