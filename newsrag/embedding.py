@@ -351,6 +351,7 @@ class GroupEmbedder:
         lengths: Sequence[int],
         signatures: Sequence[PassageSignature | None],
         on_batch: Callable[[int], None] | None = None,
+        batch_size: int | None = None,
     ) -> np.ndarray:
         """One unit vector per chunk, in order; only texts never seen go through the model."""
         local: dict[str, int] = {}  # chunk id of this group -> its position
@@ -393,6 +394,7 @@ class GroupEmbedder:
                 [chunks[position].embed_text for position in fresh],
                 lengths=[lengths[position] for position in fresh],
                 on_batch=on_batch,
+                batch_size=batch_size,
             )
             self.counts.embedded += len(fresh)
         earlier = sorted({item for item in source if isinstance(item, str)} - stored.keys())

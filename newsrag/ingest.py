@@ -359,6 +359,7 @@ class _GroupWriter:
                 lengths=[length for _, length, _ in todo],
                 signatures=[signature for _, _, signature in todo],
                 on_batch=self._advance,
+                batch_size=self.settings.embedding_batch_size,  # this ingest's, not the model's
             )
             self._advance(len(todo) - (self.embedder.counts.embedded - before))
             chunks = [chunk for chunk, _, _ in todo]
