@@ -21,6 +21,7 @@ from newsrag.sentences import (
     VectorCache,
     hit_sentences,
     is_answer_material,
+    word_set,
 )
 
 RELEVANCE_SEMANTIC = 0.65
@@ -135,40 +136,15 @@ def evidence_strength(candidates: Sequence[Candidate]) -> float:
 
 
 _NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]*")
-_QUESTION_WORDS = frozenset(
-    [
-        "who",
-        "whom",
-        "whose",
-        "what",
-        "which",
-        "when",
-        "where",
-        "why",
-        "how",
-        "many",
-        "much",
-        "long",
-        "old",
-        "often",
-        "far",
-        "is",
-        "are",
-        "was",
-        "were",
-        "do",
-        "does",
-        "did",
-        "has",
-        "have",
-        "had",
-        "will",
-        "would",
-        "can",
-        "could",
-        "should",
-        "name",
-    ]
+# Question words, and verbs any report may use for anything: not what a question asks about.
+_QUESTION_WORDS = word_set(
+    """who whom whose what which when where why how many much long old often far wide tall high
+    deep big large is are was were do does did has have had will would can could should name
+    happen happened happens happening say said says tell told do done make made take took taken
+    place go went get got come came give gave mean means know think according report reported
+    reports news new latest recent recently story article articles near about around between
+    against during after before over under into across inside outside within without among
+    since until upon via per"""
 )
 
 
