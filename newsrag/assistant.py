@@ -163,7 +163,6 @@ class Assistant:
         self.extractive = ExtractiveEngine(
             sentences=settings.answer_sentences, finder=self.entity_finder
         )
-        self.llm_engine = LLMEngine(model, prompt_templates) if model is not None else None
         self.engine_name = model.name if model else "extractive"
         # Rewrites are one short line: a client with a small token budget.
         self.condense_model = (
@@ -172,6 +171,11 @@ class Assistant:
             else None
         )
         self._undated: tuple[float, int] = (-1.0, 0)
+
+    @property
+    def llm_engine(self) -> LLMEngine | None:
+        """The LLM engine over self.model (read each time: evaluation may wrap the model)."""
+        return LLMEngine(self.model, self.prompts) if self.model is not None else None
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -469,19 +473,20 @@ class Assistant:
             yield StreamEvent("answer", answer=answer)
             return
         step = time.perf_counter()
-        engine: Any = self.llm_engine or self.extractive
+        llm_engine = self.llm_engine
+        engine: Any = llm_engine or self.extractive
         draft: Draft | None = None
         for item in engine.write(prepared):
             if isinstance(item, Draft):
                 draft = item
             else:
                 yield StreamEvent("token", text=item)
-        prepared.timings["llm" if self.llm_engine else "compose"] = time.perf_counter() - step
+        prepared.timings["llm" if llm_engine else "compose"] = time.perf_counter() - step
         if draft is None or draft.refused:
             answer = self._refusal(prepared)
             yield StreamEvent("answer", answer=answer)
             return
-        if self.llm_engine is not None and not draft.short_answer:
+        if llm_engine is not None and not draft.short_answer:
             # The model wrote sentences only: the short answer comes from the same passages.
             found = self.extractive.write(prepared)
             typed = next((item for item in found if isinstance(item, Draft)), None)
@@ -503,7 +508,7 @@ class Assistant:
         short, short_number = "", None
         if lead and sentences and sentences[0].citations:
             short, short_number = draft.short_answer, sentences[0].citations[0]
-        if self.llm_engine is None:
+        if llm_engine is None:
             for sentence in sentences:
                 yield StreamEvent(
                     "token",

