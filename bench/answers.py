@@ -108,15 +108,7 @@ def run_question(assistant: Any, question: str, gold: str, as_of: dt.date | None
         answer = event.answer or answer
     seconds = time.perf_counter() - started
     assert answer is not None
-    from newsrag.engines.extractive import short_answer_for
-
-    found = short_answer_for(
-        retrieval.searched_for,
-        retrieval.candidates,
-        finder=assistant.entity_finder,
-        kind=retrieval.answer_type,
-        outlets={index: hit.article.source for index, hit in enumerate(retrieval.hits)},
-    )
+    found = retrieval.short  # what the assistant found and the answer used
     return Outcome(
         question=question,
         gold=gold,

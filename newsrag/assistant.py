@@ -81,11 +81,8 @@ class StreamEvent:
 
 def rerank_recent(hits: Sequence[Hit]) -> list[Hit]:
     """Hits re-ranked with a recency boost relative to the newest and oldest dated hit."""
-    dates = {
-        hit.chunk.id: dt.date.fromisoformat(hit.article.date)
-        for hit in hits
-        if hit.article.date and re.fullmatch(r"\d{4}-\d{2}-\d{2}", hit.article.date)
-    }
+    parsed = {hit.chunk.id: _iso_date(hit.article.date) for hit in hits}
+    dates = {chunk_id: day for chunk_id, day in parsed.items() if day is not None}
     if len(set(dates.values())) < 2:
         return list(hits)
     oldest, newest = min(dates.values()), max(dates.values())
@@ -382,7 +379,7 @@ class Assistant:
                 candidates,
                 finder=self.entity_finder,
                 kind=kind,
-                outlets={index: hit.article.source for index, hit in enumerate(hits)},
+                hits=hits,
             )
             if candidates
             else None
@@ -486,14 +483,10 @@ class Assistant:
             answer = self._refusal(prepared)
             yield StreamEvent("answer", answer=answer)
             return
-        if llm_engine is not None and not draft.short_answer:
-            # The model wrote sentences only: the short answer comes from the same passages.
-            found = self.extractive.write(prepared)
-            typed = next((item for item in found if isinstance(item, Draft)), None)
-            if typed is not None:
-                draft = replace(
-                    draft, short_answer=typed.short_answer, short_answer_hit=typed.short_answer_hit
-                )
+        if llm_engine is not None and not draft.short_answer and prepared.short is not None:
+            # The model wrote sentences only: the short answer found in the same passages leads.
+            found = prepared.short
+            draft = replace(draft, short_answer=found.text, short_answer_hit=found.hit_index + 1)
         step = time.perf_counter()
         lead = (
             f"{draft.short_answer} [{draft.short_answer_hit}]\n\n"

@@ -400,15 +400,21 @@ class KeywordIndex:
             if not known:
                 return []
             scores = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
-            mask = self._filter_mask(filters)
-            if mask is not None:
-                scores = np.where(mask, scores, 0.0)
-            count = min(limit, int(np.count_nonzero(scores > 0)))
-            if count == 0:
-                return []
-            top = np.argpartition(-scores, count - 1)[:count]
-            top = top[np.argsort(-scores[top], kind="stable")]
-            return [(self._chunk_ids[index], float(scores[index])) for index in top]
+            return self._top(scores, limit=limit, filters=filters)
+
+    def _top(
+        self, scores: np.ndarray, *, limit: int, filters: Filters | None
+    ) -> list[tuple[str, float]]:
+        """The best-scoring chunk ids (score > 0) that pass the filters, best first (lock held)."""
+        mask = self._filter_mask(filters)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        count = min(limit, int(np.count_nonzero(scores > 0)))
+        if count == 0:
+            return []
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self._chunk_ids[index], float(scores[index])) for index in top]
 
     def _filter_mask(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or filters.is_empty():
@@ -440,15 +446,7 @@ class KeywordIndex:
             scores = np.zeros(len(self._chunk_ids), dtype=np.float32)
             for token, weight in known:
                 scores += np.float32(weight) * np.asarray(self._bm25.get_scores([token]))
-            mask = self._filter_mask(filters)
-            if mask is not None:
-                scores = np.where(mask, scores, 0.0)
-            count = min(limit, int(np.count_nonzero(scores > 0)))
-            if count == 0:
-                return []
-            top = np.argpartition(-scores, count - 1)[:count]
-            top = top[np.argsort(-scores[top], kind="stable")]
-            return [(self._chunk_ids[index], float(scores[index])) for index in top]
+            return self._top(scores, limit=limit, filters=filters)
 
     def document_frequencies(self, tokens: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many chunks hold each token, and the number of chunks (for idf weights)."""

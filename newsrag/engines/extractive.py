@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from newsrag.engines.base import Draft, Retrieval
+from newsrag.models import Hit
 from newsrag.sentences import Candidate, VectorCache, as_sentence
 from newsrag.short_answer import EntityFinder, ShortAnswer, find_short_answer, phrase_answer
 
@@ -72,9 +73,11 @@ def short_answer_for(
     *,
     finder: EntityFinder,
     kind: str,
-    outlets: dict[int, str] | None = None,
+    hits: Sequence[Hit] = (),
 ) -> ShortAnswer | None:
-    """The typed span of the top sentences, else a phrase of the best sentence."""
+    """The typed span of the top sentences, else a phrase of the best sentence (hits: the
+    passages the candidates come from, whose own outlets are never the answer)."""
+    outlets = {index: hit.article.source for index, hit in enumerate(hits)}
     found = find_short_answer(question, candidates, finder=finder, kind=kind, outlets=outlets)
     if found is not None or not candidates:
         return found
@@ -106,7 +109,7 @@ class ExtractiveEngine:
             retrieval.candidates,
             finder=self.finder,
             kind=retrieval.answer_type,
-            outlets={index: hit.article.source for index, hit in enumerate(retrieval.hits)},
+            hits=retrieval.hits,
         )
         if short is not None:
             selected = with_sentence(selected, short.sentence, limit=self.sentences)
