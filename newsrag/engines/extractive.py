@@ -7,7 +7,13 @@ from collections.abc import Iterator, Sequence
 from newsrag.engines.base import Draft, Retrieval
 from newsrag.models import Hit
 from newsrag.sentences import Candidate, VectorCache, as_sentence
-from newsrag.short_answer import EntityFinder, ShortAnswer, find_short_answer, phrase_answer
+from newsrag.short_answer import (
+    EntityFinder,
+    ShortAnswer,
+    Similarity,
+    find_short_answer,
+    phrase_answer,
+)
 
 # An extra sentence joins the answer only when it is nearly as relevant as the best one.
 EXTRA_SENTENCE_RATIO = 0.85
@@ -67,6 +73,16 @@ def with_sentence(selected: list[Candidate], sentence: Candidate, *, limit: int)
     return [sentence, *kept]
 
 
+def head_similarity(cache: VectorCache) -> Similarity:
+    """Cosine similarity of spans to a head noun, through the shared sentence-vector cache."""
+
+    def similarity(head: str, spans: Sequence[str]) -> list[float]:
+        vectors = cache.get([head, *spans])
+        return [float(value) for value in vectors[1:] @ vectors[0]]
+
+    return similarity
+
+
 def short_answer_for(
     question: str,
     candidates: Sequence[Candidate],
@@ -74,11 +90,20 @@ def short_answer_for(
     finder: EntityFinder,
     kind: str,
     hits: Sequence[Hit] = (),
+    cache: VectorCache | None = None,
 ) -> ShortAnswer | None:
     """The typed span of the top sentences, else a phrase of the best sentence (hits: the
-    passages the candidates come from, whose own outlets are never the answer)."""
+    passages the candidates come from, whose own outlets are never the answer; cache: the
+    answer embedder's vectors, which rank spans by nearness to a "which <thing>" head noun)."""
     outlets = {index: hit.article.source for index, hit in enumerate(hits)}
-    found = find_short_answer(question, candidates, finder=finder, kind=kind, outlets=outlets)
+    found = find_short_answer(
+        question,
+        candidates,
+        finder=finder,
+        kind=kind,
+        outlets=outlets,
+        similarity=head_similarity(cache) if cache is not None else None,
+    )
     if found is not None or not candidates:
         return found
     phrase = phrase_answer(question, candidates[0])
@@ -110,6 +135,7 @@ class ExtractiveEngine:
             finder=self.finder,
             kind=retrieval.answer_type,
             hits=retrieval.hits,
+            cache=retrieval.cache,
         )
         if short is not None:
             selected = with_sentence(selected, short.sentence, limit=self.sentences)
