@@ -135,14 +135,19 @@ def payload(route: str, question: str) -> dict[str, Any]:
 def run_route(
     base_url: str, route: str, questions: list[str], *, clients: int, seconds: float
 ) -> RouteResult:
-    """Each client sends requests back to back until the time is up."""
+    """Each client sends requests back to back until the time is up.
+
+    base_url may list several workers, comma-separated: client n talks to worker n mod count
+    (a round-robin balancer without a balancer process).
+    """
     result = RouteResult(route=route)
+    bases = [url.strip() for url in base_url.split(",") if url.strip()]
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
     def client(number: int) -> None:
         position = number * 97  # clients start at different questions
-        with httpx.Client(base_url=base_url, timeout=120) as http:
+        with httpx.Client(base_url=bases[number % len(bases)], timeout=120) as http:
             while time.monotonic() < stop_at:
                 question = questions[position % len(questions)]
                 position += 1
