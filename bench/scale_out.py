@@ -101,6 +101,29 @@ def new_articles(source: Path, count: int, folder: Path) -> Path:
     return path
 
 
+def compare_recall(source: Path, worker: Path, port: int) -> dict[str, str]:
+    """bench/retrieval.py's table over the server copy (server mode) and over the source (local)."""
+    script = str(Path(__file__).with_name("retrieval.py"))
+    tables: dict[str, str] = {}
+    for mode, folder, extra in (
+        ("server", worker, {"NEWSRAG_CHROMA_HOST": "127.0.0.1", "NEWSRAG_CHROMA_PORT": str(port)}),
+        ("local", source, {}),
+    ):
+        environment = {
+            key: value for key, value in os.environ.items() if key != "NEWSRAG_CHROMA_HOST"
+        }
+        done = subprocess.run(
+            [sys.executable, script, "--index", str(folder), "--no-cache", "--no-write"],
+            env={**environment, **extra},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        tables[mode] = done.stdout if done.returncode == 0 else f"failed: {done.stderr[-2000:]}"
+        print(f"bench/retrieval.py, {mode} mode ({folder}):\n{tables[mode]}")
+    return tables
+
+
 def timed_sync(settings: Any) -> tuple[float, str]:
     from newsrag.worker_cache import WorkerCache
 
@@ -115,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--add", type=int, default=50, help="articles ingested after the copy")
     parser.add_argument("--load-seconds", type=float, default=0, help="0: no load run")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--recall",
+        action="store_true",
+        help="also run bench/retrieval.py on the copied index in server mode and on the source",
+    )
     args = parser.parse_args(argv)
 
     from newsrag.config import Settings
@@ -164,60 +192,67 @@ def main(argv: list[str] | None = None) -> int:
             f"BM25 top-100 identical (ids and scores) for {equal}/{len(questions)} rtqa-dev questions"
         )
 
-        added = new_articles(args.source, args.add, work)
-        embedder = Embedder.load(settings=Settings())
-        ingester = Settings(index_dir=work / "ingest-machine", **server)
-        started = time.perf_counter()
-        report = ingest([added], settings=ingester, progress=False, embedder=embedder)
-        results["ingest"] = {
-            **report.to_dict(),
-            "wall_seconds": round(time.perf_counter() - started, 1),
-        }
-        print(f"server-mode ingest from another folder: {report.summary()}")
-
-        seconds, line = timed_sync(first)
-        results["incremental_refresh"] = {"seconds": round(seconds, 2), "line": line}
-        print(f"incremental refresh: {line} ({seconds:.2f} s)")
-        started = time.perf_counter()
-        KeywordIndex(first.index_dir, load=False).rebuild()
-        rebuild = time.perf_counter() - started
-        results["local_bm25_rebuild_seconds"] = round(rebuild, 2)
-        print(f"  of which rebuilding the local BM25 matrix alone takes {rebuild:.2f} s")
-        second = Settings(index_dir=work / "worker-2", **server)
-        seconds, line = timed_sync(second)
-        results["full_build_after"] = {"seconds": round(seconds, 2), "line": line}
-        print(f"full build at the new version: {line} ({seconds:.2f} s)")
-        same = (
-            documents(first.index_dir)
-            == documents(second.index_dir)
-            == documents(ingester.index_dir)
-        )
-        results["refreshed_equals_rebuilt"] = same
-        print(f"refreshed cache == rebuilt cache == ingesting machine's BM25: {same}")
-
-        if args.load_seconds > 0:
-            environment = {
-                "NEWSRAG_CHROMA_HOST": "127.0.0.1",
-                "NEWSRAG_CHROMA_PORT": str(port),
-                "NEWSRAG_API_KEY": "",
+        if args.recall:
+            results["recall"] = compare_recall(args.source, first.index_dir, port)
+        if args.add > 0:
+            added = new_articles(args.source, args.add, work)
+            embedder = Embedder.load(settings=Settings())
+            ingester = Settings(index_dir=work / "ingest-machine", **server)
+            started = time.perf_counter()
+            report = ingest([added], settings=ingester, progress=False, embedder=embedder)
+            results["ingest"] = {
+                **report.to_dict(),
+                "wall_seconds": round(time.perf_counter() - started, 1),
             }
-            urls = []
-            for folder in (first.index_dir, second.index_dir):
-                worker_port = free_port()
-                workers.append(start_server(folder, worker_port, environment))
-                urls.append(f"http://127.0.0.1:{worker_port}")
-            for process, url in zip(workers, urls, strict=True):
-                wait_until_ready(process, url, limit=600)
-                run_route(url, "search", [questions[0].question], clients=1, seconds=0.1)
-            texts = [item.question for item in questions]
-            result = run_route(
-                ",".join(urls), "search", texts, clients=args.clients, seconds=args.load_seconds
+            print(f"server-mode ingest from another folder: {report.summary()}")
+
+            seconds, line = timed_sync(first)
+            results["incremental_refresh"] = {"seconds": round(seconds, 2), "line": line}
+            print(f"incremental refresh: {line} ({seconds:.2f} s)")
+            started = time.perf_counter()
+            KeywordIndex(first.index_dir, load=False).rebuild()
+            rebuild = time.perf_counter() - started
+            results["local_bm25_rebuild_seconds"] = round(rebuild, 2)
+            print(f"  of which rebuilding the local BM25 matrix alone takes {rebuild:.2f} s")
+            second = Settings(index_dir=work / "worker-2", **server)
+            seconds, line = timed_sync(second)
+            results["full_build_after"] = {"seconds": round(seconds, 2), "line": line}
+            print(f"full build at the new version: {line} ({seconds:.2f} s)")
+            same = (
+                documents(first.index_dir)
+                == documents(second.index_dir)
+                == documents(ingester.index_dir)
             )
-            results["load"] = {"workers": len(urls), "clients": args.clients, **result.to_dict()}
-            print(
-                f"load, /api/search on 2 workers, {args.clients} clients round-robin, "
-                f"{args.load_seconds:.0f} s: {result.to_dict()}"
-            )
+            results["refreshed_equals_rebuilt"] = same
+            print(f"refreshed cache == rebuilt cache == ingesting machine's BM25: {same}")
+
+            if args.load_seconds > 0:
+                environment = {
+                    "NEWSRAG_CHROMA_HOST": "127.0.0.1",
+                    "NEWSRAG_CHROMA_PORT": str(port),
+                    "NEWSRAG_API_KEY": "",
+                }
+                urls = []
+                for folder in (first.index_dir, second.index_dir):
+                    worker_port = free_port()
+                    workers.append(start_server(folder, worker_port, environment))
+                    urls.append(f"http://127.0.0.1:{worker_port}")
+                for process, url in zip(workers, urls, strict=True):
+                    wait_until_ready(process, url, limit=600)
+                    run_route(url, "search", [questions[0].question], clients=1, seconds=0.1)
+                texts = [item.question for item in questions]
+                result = run_route(
+                    ",".join(urls), "search", texts, clients=args.clients, seconds=args.load_seconds
+                )
+                results["load"] = {
+                    "workers": len(urls),
+                    "clients": args.clients,
+                    **result.to_dict(),
+                }
+                print(
+                    f"load, /api/search on 2 workers, {args.clients} clients round-robin, "
+                    f"{args.load_seconds:.0f} s: {result.to_dict()}"
+                )
     finally:
         for process in workers:
             process.terminate()

@@ -18,7 +18,14 @@ from typing import Any
 
 from newsrag.chunking import embed_text_for
 from newsrag.config import Settings
-from newsrag.keyword import KEYWORD_SUBDIR, KeywordDocument, KeywordIndex, Tokenizer
+from newsrag.embedding import model_identity
+from newsrag.keyword import (
+    KEYWORD_SUBDIR,
+    KeywordDocument,
+    KeywordIndex,
+    KeywordIndexError,
+    Tokenizer,
+)
 from newsrag.manifest import MANIFEST_NAME, ArticleRecord, Manifest, ManifestError, pause_for_tests
 from newsrag.server_manifest import ServerIdentity, ServerManifest
 from newsrag.store import StoredChunk, VectorStore, date_as_int, source_key
@@ -59,6 +66,7 @@ class WorkerCache:
         self.refresh_seconds = settings.cache_refresh_seconds
         self.checked: float | None = None  # monotonic time of the last version check
         self.server_version: int | None = None
+        self.foreign_model: str | None = None  # the server's index needs another model than ours
         self._thread_lock = threading.Lock()
 
     # ---- state --------------------------------------------------------------------------------
@@ -215,12 +223,20 @@ class WorkerCache:
             except Exception as error:  # server unreachable: keep serving what is cached
                 logger.warning("could not refresh the BM25 cache from the server: %s", error)
             self.checked = time.monotonic()
+        if self.foreign_model is not None:  # dense search would compare vectors of two models
+            raise KeywordIndexError(
+                f"the server's index was rebuilt with embedding model {self.foreign_model!r} but "
+                f"this worker runs {model_identity(self.settings)!r}: restart it with "
+                "NEWSRAG_EMBEDDING_MODEL set to match"
+            )
 
     def _refresh(self) -> None:
         identity = self.server.identity()
         if identity is None:
             return
         self.server_version = identity.version
+        mine = model_identity(self.settings)
+        self.foreign_model = identity.model if identity.model not in (None, mine) else None
         local = self.state()
         if local is not None and local.same_index(identity) and local.version == identity.version:
             return  # another process on this folder may have moved it: KeywordIndex reloads

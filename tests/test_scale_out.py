@@ -203,3 +203,18 @@ def test_a_build_killed_while_switching_recovers(
     assert _docs(worker.index_dir) == _docs(source.index_dir)
     assert not list(worker.index_dir.glob(".cache-build-*"))
     assert not list(worker.index_dir.glob(".old-*"))
+
+
+def test_a_worker_refuses_an_index_rebuilt_with_another_model(published, tmp_path: Path) -> None:
+    from newsrag.keyword import KeywordIndexError
+
+    source, store, _ = published
+    worker = Settings(index_dir=tmp_path / "worker", cache_refresh_seconds=0)
+    cache = WorkerCache(worker, store=store)
+    cache.sync(progress=False)
+    cache.refresh_if_due()  # same model: nothing to say
+    manifest = Manifest.load(source.index_dir)
+    manifest.model = "some-other-model"
+    ServerManifest(store).publish(manifest)
+    with pytest.raises(KeywordIndexError, match="'some-other-model' but this worker runs"):
+        cache.refresh_if_due()
