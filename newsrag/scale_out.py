@@ -11,7 +11,7 @@ from typing import Any
 from newsrag.config import Settings
 from newsrag.ingest_lease import IngestLease
 from newsrag.keyword import KeywordIndex
-from newsrag.manifest import Manifest, ingest_lock
+from newsrag.manifest import MANIFEST_NAME, Manifest, ingest_lock
 from newsrag.server_manifest import ServerManifest
 from newsrag.store import StoreMissingError, VectorStore
 from newsrag.worker_cache import SYNC_STATE, ServerKeywordIndex, WorkerCache
@@ -50,7 +50,7 @@ def ingest_guard(settings: Settings) -> Iterator[list[str]]:
         with ingest_lock(index_dir) as local_notes:
             cache = WorkerCache(settings, store=store)
             with cache.locked():
-                cache._sync_locked(progress=True)
+                cache.sync_locked(progress=True)
                 yield [*notes, *local_notes]
     finally:
         _LEASE.reset(token)
@@ -93,11 +93,20 @@ def sync_worker_cache(settings: Settings) -> None:
     """Server mode, opening the index: build or update the local cache from the server first."""
     if not _server_mode(settings):
         return
+    cache: WorkerCache | None = None
     try:
         cache = _cache(settings)
+        cache.sync(progress=True)
     except StoreMissingError:
-        return  # no collection on the server: opening the index then says to run an ingest
-    cache.sync(progress=True)
+        pass  # no collection on the server: opening the index then says to run an ingest
+    index_dir = Path(settings.index_dir)
+    if (cache is None or cache.state() is None) and (index_dir / MANIFEST_NAME).exists():
+        # Files left by the embedded mode or by another server: never served as this server's.
+        raise StoreMissingError(
+            f"the Chroma server {settings.chroma_host}:{settings.chroma_port} holds no newsrag "
+            f"index in collection {settings.collection!r}, and the files in {index_dir} are not "
+            "a copy of one: run `newsrag ingest` with NEWSRAG_CHROMA_HOST set"
+        )
 
 
 def keyword_index(settings: Settings) -> KeywordIndex:

@@ -106,9 +106,10 @@ class WorkerCache:
         with self.locked(blocking=blocking) as held:
             if not held:
                 return "another process is updating this cache folder"
-            return self._sync_locked(progress=progress)
+            return self.sync_locked(progress=progress)
 
-    def _sync_locked(self, *, progress: bool) -> str:
+    def sync_locked(self, *, progress: bool) -> str:
+        """sync() for a caller that holds the folder's cache lock already (an ingest)."""
         identity = self.server.identity()
         self.checked = time.monotonic()
         if identity is None:
