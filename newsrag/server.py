@@ -381,7 +381,7 @@ def create_app(
                 {**facts.to_dict(), "store": public_store(facts.store, settings)}
             ),
             embedding_model=str(retriever.embedder.identity),
-            index_sync=await call_blocking(index_sync_status, retriever.keyword),
+            index_sync=await call_blocking(index_sync_status, getattr(retriever, "keyword", None)),
             engine=backend.engine_name(),
             auth_required=bool(settings.api_key),
             limits=LimitsModel(

@@ -281,3 +281,22 @@ def test_one_ingest_at_a_time_across_machines_and_a_dead_ones_lease_expires(
 
     done = wait_for(taken_over, limit=120, what="the dead ingest's lease expiring")
     assert "added" in done.stderr + done.stdout
+
+
+def test_local_files_that_are_no_copy_of_the_server_are_never_served(
+    chroma: dict[str, str], tmp_path: Path
+) -> None:
+    from newsrag.config import Settings
+    from newsrag.manifest import Manifest
+    from newsrag.scale_out import sync_worker_cache
+    from newsrag.store import StoreMissingError
+
+    # What an embedded-mode index leaves in its folder, then the same folder pointed at a server.
+    Manifest(model="packaged:all-MiniLM-L6-v2", dimension=384).save(tmp_path / "old-index")
+    settings = Settings(
+        index_dir=tmp_path / "old-index",
+        chroma_host="127.0.0.1",
+        chroma_port=int(chroma["NEWSRAG_CHROMA_PORT"]),
+    )
+    with pytest.raises(StoreMissingError, match="holds no newsrag index"):
+        sync_worker_cache(settings)
