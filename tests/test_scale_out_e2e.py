@@ -300,3 +300,32 @@ def test_local_files_that_are_no_copy_of_the_server_are_never_served(
     )
     with pytest.raises(StoreMissingError, match="holds no newsrag index"):
         sync_worker_cache(settings)
+
+
+def test_deleting_from_the_library_publishes_to_the_server(
+    chroma: dict[str, str], tmp_path: Path, embedder
+) -> None:
+    from newsrag.config import Settings
+    from newsrag.ingest import ingest as run_ingest
+    from newsrag.library import delete_article
+    from newsrag.manifest import Manifest
+    from newsrag.server_manifest import ServerManifest
+    from newsrag.store import VectorStore
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in SEEDS_DIR.glob("*.txt"):
+        shutil.copy(path, corpus / path.name)
+    server = {"chroma_host": "127.0.0.1", "chroma_port": int(chroma["NEWSRAG_CHROMA_PORT"])}
+    machine = Settings(corpus_dir=corpus, index_dir=tmp_path / "machine-1", **server)
+    run_ingest([corpus], settings=machine, progress=False, embedder=embedder)
+    # Another machine's web UI deletes one article: its folder syncs first, under the lease.
+    other = Settings(corpus_dir=corpus, index_dir=tmp_path / "machine-2", **server)
+    gone = sorted(Manifest.load(machine.index_dir).articles)[0]
+    delete_article(gone, settings=other)
+    records = ServerManifest(VectorStore.open(settings=other))
+    identity = records.identity()
+    assert identity is not None and identity.version == 2
+    assert gone not in records.articles() and len(records.articles()) == 1
+    assert records.changes(after=1, upto=2)[1] == [gone]  # a tombstone for workers behind
+    assert VectorStore.open(settings=other).ids_for_articles([gone]) == []
