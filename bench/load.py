@@ -2,6 +2,7 @@
 
     python bench/load.py                       # 8 clients, 60 s per route, rtqa-dev index
     python bench/load.py --clients 4 --seconds 30 --routes search
+    python bench/load.py --urls http://10.0.0.6:8001,http://10.0.0.7:8001 --routes search  # workers
 
 Starts `newsrag serve --api-only` on a free loopback port over the bench index, warms it up, then
 runs each route for a bounded time and reports requests/s, p50/p95 latency, errors (must be 0) and
@@ -135,14 +136,19 @@ def payload(route: str, question: str) -> dict[str, Any]:
 def run_route(
     base_url: str, route: str, questions: list[str], *, clients: int, seconds: float
 ) -> RouteResult:
-    """Each client sends requests back to back until the time is up."""
+    """Each client sends requests back to back until the time is up.
+
+    base_url may list several workers, comma-separated: client n talks to worker n mod count
+    (a round-robin balancer without a balancer process).
+    """
     result = RouteResult(route=route)
+    bases = [url.strip() for url in base_url.split(",") if url.strip()]
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
     def client(number: int) -> None:
         position = number * 97  # clients start at different questions
-        with httpx.Client(base_url=base_url, timeout=120) as http:
+        with httpx.Client(base_url=bases[number % len(bases)], timeout=120) as http:
             while time.monotonic() < stop_at:
                 question = questions[position % len(questions)]
                 position += 1
@@ -173,6 +179,48 @@ def run_route(
     return result
 
 
+def run_workers(
+    urls: str, routes: list[str], questions: list[str], *, clients: int, seconds: float
+) -> int:
+    """The routes against workers already running (each warmed up first); prints and saves."""
+    for url in urls.split(","):
+        for route in routes:
+            run_route(url, route, questions, clients=1, seconds=0.1)
+    results = [
+        run_route(urls, route, questions, clients=clients, seconds=seconds) for route in routes
+    ]
+    rows = [
+        [
+            item["route"],
+            clients,
+            item["requests"],
+            item["requests_per_second"],
+            item["p50_ms"],
+            item["p95_ms"],
+            item["errors"],
+        ]
+        for item in (result.to_dict() for result in results)
+    ]
+    print(
+        markdown_table(
+            ["route", "clients", "requests", "req/s", "p50 ms", "p95 ms", "errors"], rows
+        )
+    )
+    path = write_results(
+        "load",
+        {
+            "command": " ".join(["python", "bench/load.py", *sys.argv[1:]]),
+            "workers": urls.split(","),
+            "clients": clients,
+            "seconds_per_route": seconds,
+            "cpus": os.cpu_count(),
+            "results": [result.to_dict() for result in results],
+        },
+    )
+    print(f"results: {path}")
+    return 1 if any(result.errors for result in results) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_bench_arguments(parser)
@@ -183,18 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-concurrent-answers", type=int, default=None, help="server's answer slots"
     )
+    parser.add_argument(
+        "--urls",
+        default="",
+        help="comma list of running workers' base URLs (scale-out: no server is started; "
+        "client n talks to worker n mod count)",
+    )
     args = parser.parse_args(argv)
     routes = [name.strip() for name in args.routes.split(",") if name.strip()]
     unknown = [name for name in routes if name not in ROUTES]
     if unknown or args.clients < 1 or args.seconds <= 0:
         parser.error(f"--routes takes search and/or ask (not {unknown}); --clients/--seconds > 0")
 
-    index_dir = args.index or default_index_dir(args.dataset)
-    wait_for_index(index_dir, args.wait_index)
     questions = [
         question.question
         for question in load_questions(bench_folder(args.bench, args.dataset) / "questions.jsonl")
     ]
+    if args.urls:
+        return run_workers(args.urls, routes, questions, clients=args.clients, seconds=args.seconds)
+    index_dir = args.index or default_index_dir(args.dataset)
+    wait_for_index(index_dir, args.wait_index)
     extra_env = {}
     if args.max_concurrent_answers:
         extra_env["NEWSRAG_MAX_CONCURRENT_ANSWERS"] = str(args.max_concurrent_answers)

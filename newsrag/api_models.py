@@ -234,6 +234,8 @@ class HealthResponse(BaseModel):
     engine: str
     auth_required: bool
     limits: LimitsModel
+    # Server mode: the ingest version this worker's BM25 cache serves, the server's, how far behind.
+    index_sync: dict[str, Any] | None = None
 
 
 # ---- OpenAI-compatible /v1 -------------------------------------------------------------------

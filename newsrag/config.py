@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     chroma_host: str | None = None
     chroma_port: int = 8000
     collection: str = "newsrag"
+    # Server mode (docs/api.md "Scale-out"): how often a worker asks the server whether an ingest
+    # moved the index version (at most once per this many seconds, on a search), and how long an
+    # ingest's lease on the server lasts without renewal (renewed every third of it).
+    cache_refresh_seconds: float = Field(default=5.0, ge=0.0)
+    ingest_lease_seconds: float = Field(default=60.0, ge=3.0)
 
     # Retrieval
     top_k: int = Field(default=5, ge=1, le=100)

@@ -22,10 +22,10 @@ from newsrag.manifest import (
     MANIFEST_NAME,
     ArticleRecord,
     Manifest,
-    ingest_lock,
     pause_for_tests,
 )
 from newsrag.models import Article, ArticleMeta, Chunk
+from newsrag.scale_out import ingest_guard, publish_manifest, reset_server_index
 from newsrag.store import CHROMA_SUBDIR, VectorStore, date_as_int, source_key
 
 # Chunks embedded and written per store round trip: big enough to sort by length, small enough to
@@ -107,6 +107,7 @@ def wipe_index(*, settings: Settings) -> None:
     if settings.chroma_host:
         store = VectorStore.open(settings=settings)
         store.client.delete_collection(settings.collection)
+        reset_server_index(settings)
     else:
         shutil.rmtree(index_dir / CHROMA_SUBDIR, ignore_errors=True)
     shutil.rmtree(index_dir / KEYWORD_SUBDIR, ignore_errors=True)
@@ -132,7 +133,7 @@ def ingest(
     """
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
-    with ingest_lock(index_dir) as lock_notes:
+    with ingest_guard(settings) as lock_notes:  # server mode: the server's lease too
         if rebuild:
             wipe_index(settings=settings)
         manifest = Manifest.load(index_dir)
@@ -219,6 +220,7 @@ def ingest(
             },
             "skipped_count": len(report.skipped),
         }
+        publish_manifest(manifest, settings=settings)  # server mode: before the local copy
         manifest.save(index_dir)  # last: until here a re-run redoes (and resumes) this work
     return report
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Literal
 from newsrag.articles import SUPPORTED_SUFFIXES, Skipped, read_file
 from newsrag.config import Settings
 from newsrag.keyword import KeywordIndex
-from newsrag.manifest import IngestLockedError, Manifest, ingest_lock
+from newsrag.manifest import IngestLockedError, Manifest
 from newsrag.models import Article
+from newsrag.scale_out import ingest_guard, publish_manifest
 from newsrag.store import VectorStore
 
 if TYPE_CHECKING:
@@ -382,7 +383,7 @@ def read_article(article_id: str, *, settings: Settings) -> Article:
 def delete_article(article_id: str, *, settings: Settings) -> str:
     """Remove an article from both indexes and its file from the corpus; returns what was done."""
     index_dir = Path(settings.index_dir)
-    with ingest_lock(index_dir):
+    with ingest_guard(settings):  # server mode: the server's lease, the local copy synced
         manifest = Manifest.load(index_dir)
         record = manifest.articles.get(article_id)
         if record is None:
@@ -399,6 +400,7 @@ def delete_article(article_id: str, *, settings: Settings) -> str:
         VectorStore.open(settings=settings).delete_articles([article_id])
         KeywordIndex(index_dir, load=False).update(remove_articles=[article_id], add=[])
         del manifest.articles[article_id]
+        publish_manifest(manifest, settings=settings)  # server mode: every worker drops it
         manifest.save(index_dir)  # last, as in ingest: a crash before it leaves a re-runnable state
         # Still under the lock: a `watch` run must not see the file after the index forgot it.
         inside = Path(here).is_relative_to(corpus_root(settings)) and os.path.isfile(here)

@@ -31,6 +31,7 @@ from newsrag.ranking import (
     reciprocal_rank_fusion,
     zscore_fusion,
 )
+from newsrag.scale_out import keyword_index, sync_worker_cache
 from newsrag.store import StoredChunk, VectorStore
 
 Item = TypeVar("Item")
@@ -165,6 +166,7 @@ class Retriever:
     def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Retriever:
         """Open the index named by settings; a missing index or another model is a clear error."""
         index_dir = Path(settings.index_dir)
+        sync_worker_cache(settings)  # server mode: the local manifest and BM25 follow the server
         manifest = Manifest.load(index_dir)
         if manifest.model is None:
             raise IndexMissingError(
@@ -176,7 +178,7 @@ class Retriever:
         manifest.check_model(embedder.identity)
         store = VectorStore.open(settings=settings, create=False)
         return cls(
-            settings=settings, embedder=embedder, store=store, keyword=KeywordIndex(index_dir)
+            settings=settings, embedder=embedder, store=store, keyword=keyword_index(settings)
         )
 
     def facts(self) -> IndexFacts:

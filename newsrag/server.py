@@ -56,6 +56,7 @@ from newsrag.api_plumbing import (
     open_stream,
 )
 from newsrag.config import Settings
+from newsrag.scale_out import index_sync_status
 
 logger = logging.getLogger(__name__)
 
@@ -380,6 +381,7 @@ def create_app(
                 {**facts.to_dict(), "store": public_store(facts.store, settings)}
             ),
             embedding_model=str(retriever.embedder.identity),
+            index_sync=await call_blocking(index_sync_status, getattr(retriever, "keyword", None)),
             engine=backend.engine_name(),
             auth_required=bool(settings.api_key),
             limits=LimitsModel(

@@ -309,3 +309,72 @@ class VectorStore:
             (chunk_id, 1.0 - float(distance))
             for chunk_id, distance in zip(result["ids"][0], distances, strict=False)
         ]
+
+    # ---- scale-out: the server-side manifest collection and whole-passage reads (issue 17) -----
+    def _manifest_collection(self) -> Any:
+        """The small collection beside the chunks that holds the index's identity, version,
+        article records and ingest lease (opened once; created on first use)."""
+        collection = getattr(self, "_manifest_records", None)
+        if collection is None:
+            # A one-number fixed vector: Chroma never embeds (its default function downloads a model).
+            collection = self.client.get_or_create_collection(
+                name=f"{self.settings.collection}-manifest", embedding_function=None
+            )
+            self._manifest_records = collection
+        return collection
+
+    def put_records(self, records: Sequence[tuple[str, str, dict[str, str | int | float]]]) -> None:
+        """Write manifest records (id, JSON document, metadata), each with the fixed vector [1.0]."""
+        collection = self._manifest_collection()
+        for begin in range(0, len(records), self.max_batch):
+            batch = records[begin : begin + self.max_batch]
+            collection.upsert(
+                ids=[record_id for record_id, _, _ in batch],
+                embeddings=np.ones((len(batch), 1), dtype=np.float32),
+                documents=[document for _, document, _ in batch],
+                metadatas=[dict(metadata) for _, _, metadata in batch],
+            )
+
+    def get_records(self, record_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Manifest records by id: id -> (document, metadata); absent ids are left out."""
+        if not record_ids:
+            return {}
+        result = self._manifest_collection().get(
+            ids=list(record_ids), include=["documents", "metadatas"]
+        )
+        return {
+            record_id: (document or "", dict(metadata or {}))
+            for record_id, document, metadata in zip(
+                result["ids"], result["documents"] or [], result["metadatas"] or [], strict=False
+            )
+        }
+
+    def find_records(self, where: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every manifest record whose metadata matches the `where` clause, read in pages."""
+        collection = self._manifest_collection()
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        offset = 0
+        while True:
+            result = collection.get(
+                where=where, include=["documents", "metadatas"], limit=self.max_batch, offset=offset
+            )
+            for record_id, document, metadata in zip(
+                result["ids"], result["documents"] or [], result["metadatas"] or [], strict=False
+            ):
+                found[record_id] = (document or "", dict(metadata or {}))
+            if len(result["ids"]) < self.max_batch:
+                return found
+            offset += self.max_batch
+
+    def delete_records(self, record_ids: Sequence[str]) -> None:
+        """Delete manifest records by id."""
+        if record_ids:
+            self._manifest_collection().delete(ids=list(record_ids))
+
+    def passages(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        """Stored chunks by id (texts and metadata, no vectors), in pages the server accepts."""
+        found: list[StoredChunk] = []
+        page = min(self.max_batch, 1000)
+        for begin in range(0, len(chunk_ids), page):
+            found.extend(self.get(chunk_ids[begin : begin + page]).values())
+        return found
