@@ -31,7 +31,7 @@ from newsrag.engines import AnswerEngineError, Draft, ExtractiveEngine, Language
 from newsrag.engines.base import Retrieval
 from newsrag.engines.extractive import short_answer_for
 from newsrag.keyword import Tokenizer
-from newsrag.manifest import MANIFEST_NAME, Manifest
+from newsrag.manifest import Manifest, manifest_stamp
 from newsrag.metadata_answers import metadata_answer
 from newsrag.models import Answer, Filters, Hit
 from newsrag.relevance import coverage, evidence_strength, predicate_terms, score_candidates
@@ -167,7 +167,7 @@ class Assistant:
             if model is not None and settings.engine != "extractive"
             else None
         )
-        self._undated: tuple[float, int] = (-1.0, 0)
+        self._undated: tuple[int, int] = (-1, 0)
 
     @property
     def llm_engine(self) -> LLMEngine | None:
@@ -251,10 +251,8 @@ class Assistant:
 
     def undated_articles(self) -> int:
         """Articles of the index without a publication date (re-read when the manifest changes)."""
-        path = Path(self.settings.index_dir) / MANIFEST_NAME
-        try:
-            stamp = path.stat().st_mtime
-        except OSError:
+        stamp = manifest_stamp(Path(self.settings.index_dir))
+        if stamp is None:
             return 0
         if stamp != self._undated[0]:
             manifest = Manifest.load(Path(self.settings.index_dir))

@@ -13,12 +13,20 @@ from typing import Any
 from newsrag.articles import iter_corpus
 from newsrag.config import Settings
 from newsrag.embedding import model_identity
-from newsrag.index_health import generation_matches, good_vectors, incomplete_articles
-from newsrag.keyword import KEYWORD_SUBDIR, KeywordIndex, KeywordIndexError
-from newsrag.manifest import MANIFEST_NAME, Manifest, ManifestError, ingest_lock
-from newsrag.store import CHROMA_SUBDIR, StoreError, StoreMissingError, VectorStore
+from newsrag.index import (
+    BROKEN_MANIFEST_NAME,
+    CHROMA_SUBDIR,
+    KEYWORD_SUBDIR,
+    MANIFEST_NAME,
+    generation_matches,
+    good_vectors,
+    incomplete_articles,
+    leftover_paths,
+)
+from newsrag.keyword import KeywordIndex, KeywordIndexError
+from newsrag.manifest import Manifest, ManifestError, ingest_lock
+from newsrag.store import StoreError, StoreMissingError, VectorStore
 
-BROKEN_MANIFEST_NAME = MANIFEST_NAME + ".broken"
 REPAIR_HINT = "`newsrag check --repair`"
 EXAMPLES = 3  # ids named in a message
 
@@ -308,31 +316,8 @@ def _compare_corpus(
         )
 
 
-def _leftover_paths(index_dir: Path) -> list[Path]:
-    root = index_dir / KEYWORD_SUBDIR
-    found = [path for path in (index_dir / (MANIFEST_NAME + ".tmp"), root / "current.tmp")]
-    found = [path for path in found if path.exists()]
-    try:
-        current = (root / "current").read_text(encoding="utf-8").strip()
-    except OSError:
-        return found
-    # The current generation and the one before it (readers may still load it) are in use.
-    previous = _generation_number(current) - 1
-    return found + sorted(
-        path
-        for path in root.glob("gen-*")
-        if path.name != current and _generation_number(path.name) != previous
-    )
-
-
-def _generation_number(name: str) -> int:
-    """gen-000012[-suffix] -> 12; -1 for any other name."""
-    parts = name.split("-")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
-
-
 def _find_leftovers(index_dir: Path, state: _State) -> None:
-    leftovers = _leftover_paths(index_dir)
+    leftovers = leftover_paths(index_dir)
     if leftovers:
         state.add(
             "leftover_files",
@@ -390,7 +375,7 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
         _keep_spare_vectors(index_dir, manifest, expected, store, repairs)
     if store is not None or keyword.root.exists():
         _remove_all_orphans(expected, set(manifest.spare_chunks), store, keyword, repairs)
-    for path in _leftover_paths(index_dir):
+    for path in leftover_paths(index_dir):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "ingest.lock"
 FORMAT_VERSION = 1
@@ -179,6 +180,14 @@ class Manifest:
             os.fsync(handle.fileno())
         pause_for_tests("manifest")
         os.replace(temporary, folder / MANIFEST_NAME)
+
+
+def manifest_stamp(index_dir: Path) -> int | None:
+    """The manifest's mtime in ns (written last by every ingest: a change means "reload"); None if absent."""
+    try:
+        return (Path(index_dir) / MANIFEST_NAME).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _process_start(pid: int) -> str:
