@@ -21,6 +21,7 @@ from newsrag.article_metadata import (
 from newsrag.article_results import ReadResult, Skipped, add_article, report, too_big
 from newsrag.article_rows import ROW_SUFFIXES, read_rows
 from newsrag.config import Settings
+from newsrag.errors import NewsragError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -38,8 +39,11 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".j
 _HTML_SUFFIXES = (".html", ".htm")
 
 
-class NotRegularFileError(OSError):
+class NotRegularFileError(NewsragError, OSError):
     """A path that is a FIFO, device, socket or link out of the corpus: never opened for reading."""
+
+    http_status, api_code = 400, "invalid_value"
+    hint = "give regular files inside the corpus folder"
 
 
 def open_regular(path: Path) -> IO[bytes]:

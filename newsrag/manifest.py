@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsrag.errors import EXIT_INDEX, NewsragError
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "ingest.lock"
@@ -38,16 +39,23 @@ def pause_for_tests(stage: str) -> None:
     time.sleep(float(os.environ.get("NEWSRAG_TEST_PAUSE_SECONDS", "600")))
 
 
-class ManifestError(RuntimeError):
+class ManifestError(NewsragError, RuntimeError):
     """The manifest is unreadable or belongs to an incompatible index."""
+
+    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
+    api_prefix = "the index is not available"
+    hint = "run `newsrag check --repair`, or `newsrag ingest --rebuild`"
 
 
 class ModelMismatchError(ManifestError):
     """The index was built with another embedding model than the settings ask for."""
 
 
-class IngestLockedError(RuntimeError):
+class IngestLockedError(NewsragError, RuntimeError):
     """Another process is ingesting into the same index."""
+
+    exit_code, http_status, api_code = EXIT_INDEX, 409, "ingest_running"
+    hint = "wait for the other ingest to finish"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from newsrag.chunking import article_id_of
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, model_identity
+from newsrag.errors import EXIT_INDEX, NewsragError
 from newsrag.keyword import KeywordIndex
 from newsrag.manifest import Manifest
 from newsrag.models import Filters, Hit
@@ -36,12 +37,19 @@ from newsrag.store import StoredChunk, VectorStore
 Item = TypeVar("Item")
 
 
-class QueryError(ValueError):
+class QueryError(NewsragError, ValueError):
     """A question or filter that cannot be searched; the message says what to change."""
 
+    http_status, api_code = 400, "question_not_searchable"
+    hint = "change the question or filter as the message says"
 
-class IndexMissingError(RuntimeError):
+
+class IndexMissingError(NewsragError, RuntimeError):
     """There is no index to search yet."""
+
+    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
+    api_prefix = "the index is not available"
+    hint = "run `newsrag ingest` first"
 
 
 @dataclass(frozen=True)

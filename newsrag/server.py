@@ -56,6 +56,7 @@ from newsrag.api_plumbing import (
     open_stream,
 )
 from newsrag.config import Settings
+from newsrag.errors import NewsragError
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +94,10 @@ SEARCH_EXAMPLES = {
 }
 
 
-class ServeConfigError(ValueError):
+class ServeConfigError(NewsragError, ValueError):
     """The server cannot start with these settings; the message says what to change."""
+
+    hint = "change the setting named (NEWSRAG_HOST, NEWSRAG_API_KEY)"
 
 
 def is_loopback(host: str) -> bool:

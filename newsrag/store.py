@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from newsrag.config import Settings
+from newsrag.errors import EXIT_INDEX, NewsragError
 from newsrag.manifest import manifest_stamp
 from newsrag.models import ArticleMeta, Chunk, Filters
 
@@ -23,8 +24,12 @@ CHUNK_TITLE_CHARS = 300
 logger = logging.getLogger(__name__)
 
 
-class StoreError(RuntimeError):
+class StoreError(NewsragError, RuntimeError):
     """The vector store cannot be reached or opened."""
+
+    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
+    api_prefix = "the index is not available"
+    hint = "run `newsrag check`, then `newsrag ingest`"
 
 
 class StoreMissingError(StoreError):
