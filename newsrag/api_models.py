@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_K = 100
+from newsrag.config import Settings
+from newsrag.models import Question, Turn
+from newsrag.question import MAX_K, make_question
+
 # Hard caps that hold whatever the settings say; the body limit (64 KB) bounds them first anyway.
 MAX_TEXT_CHARS = 100_000
 MAX_SOURCES = 50
@@ -155,6 +158,17 @@ class SearchRequest(Strict):
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     explain: bool = Field(default=False, description="Say per hit why it ranked where it did.")
 
+    def to_question(self, settings: Settings) -> Question:
+        """The checked Question this request searches for (a QueryError when it cannot be)."""
+        return make_question(
+            self.query,
+            settings=settings,
+            k=self.k,
+            since=self.since,
+            until=self.until,
+            sources=self.sources,
+        )
+
 
 class SearchResponse(BaseModel):
     """The best passages, best first."""
@@ -192,6 +206,19 @@ class AskRequest(Strict):
         default=None, description="Today's date for relative dates ('last July'); default: today."
     )
     include_hits: bool = Field(default=False, description="Also return the retrieved passages.")
+
+    def to_question(self, settings: Settings) -> Question:
+        """The checked Question this request asks (a QueryError when it cannot be asked)."""
+        return make_question(
+            self.question,
+            settings=settings,
+            history=[Turn(role=turn.role, content=turn.content) for turn in self.history],
+            k=self.k,
+            since=self.since,
+            until=self.until,
+            sources=self.sources,
+            as_of=self.as_of,
+        )
 
 
 class ArticleResponse(BaseModel):

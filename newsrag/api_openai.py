@@ -222,7 +222,7 @@ def openai_router(
             return sources_markdown(answer.citations) if sources else ""
 
         if request.stream:
-            stream = await open_stream(backend, question, {"history": history})
+            stream = await open_stream(backend, assistant.question(question, history=history))
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             events = openai_stream_events(
                 stream,
@@ -237,7 +237,9 @@ def openai_router(
             )
         release = await backend.take_answer_slot()
         try:
-            answer = await call_blocking(assistant.ask, question, history=history)
+            answer = await call_blocking(
+                assistant.ask, assistant.question(question, history=history)
+            )
         finally:
             release()
         citations = answer_model(answer).citations

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsrag.api_errors import API_PREFIXES, ApiError, translate_error
 from newsrag.api_models import AnswerModel
+from newsrag.models import Question, Turn
 
 __all__ = ["ApiError", "translate_error"]  # re-exported: older imports name them here
 
@@ -320,10 +321,8 @@ def answer_model(answer: Any, *, include_hits: bool = False) -> AnswerModel:
     return AnswerModel.model_validate(answer.to_dict(include_hits=include_hits))
 
 
-def make_turn(role: str, content: str) -> Any:
-    """A newsrag.assistant.Turn."""
-    from newsrag.assistant import Turn
-
+def make_turn(role: str, content: str) -> Turn:
+    """A conversation Turn from an API message."""
     return Turn(role=role, content=content)  # type: ignore[arg-type]
 
 
@@ -355,13 +354,13 @@ class OpenedStream:
                     close()
 
 
-async def open_stream(backend: Any, question: str, keywords: dict[str, Any]) -> OpenedStream:
+async def open_stream(backend: Any, question: Question) -> OpenedStream:
     """Take an answer slot, start Assistant.ask_stream and read its first event."""
     assistant = await call_blocking(backend.assistant)
     release = await backend.take_answer_slot()
     try:
         # ask_stream retrieves before returning (bad questions raise here): not on the event loop.
-        events = await call_blocking(lambda: iter(assistant.ask_stream(question, **keywords)))
+        events = await call_blocking(lambda: iter(assistant.ask_stream(question)))
         first = await call_blocking(next, events, None)
     except BaseException:
         release()

@@ -33,9 +33,10 @@ from newsrag.engines.extractive import short_answer_for
 from newsrag.keyword import Tokenizer
 from newsrag.manifest import Manifest, manifest_stamp
 from newsrag.metadata_answers import metadata_answer
-from newsrag.models import Answer, Filters, Hit
+from newsrag.models import Answer, Filters, Hit, Question, Turn
+from newsrag.question import make_question
 from newsrag.relevance import coverage, evidence_strength, predicate_terms, score_candidates
-from newsrag.retrieval import IndexFacts, QueryError, Retriever, clean_query, make_filters
+from newsrag.retrieval import IndexFacts, Retriever
 from newsrag.sentences import VectorCache
 from newsrag.short_answer import EntityFinder, ShortAnswer, answer_type
 
@@ -60,14 +61,6 @@ CONDENSE_MAX_TOKENS = 96
 # Answer types whose answer is always a named entity or number: without one there is no answer.
 # (A place or a thing may be a phrase: "close to the villages".)
 TYPES_WITH_ENTITIES = frozenset({"person", "number", "money", "percent", "date", "age", "duration"})
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of a conversation."""
-
-    role: Literal["user", "assistant"]
-    content: str
 
 
 @dataclass(frozen=True)
@@ -200,42 +193,28 @@ class Assistant:
         """What the index holds."""
         return self.retriever.facts()
 
-    def ask(
-        self,
-        question: str,
-        *,
-        history: Sequence[Turn] = (),
-        k: int | None = None,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        as_of: dt.date | None = None,
-    ) -> Answer:
+    def question(self, question: str | Question, **loose: Any) -> Question:
+        """The Question to answer: as given, or built (and checked) from text and keywords.
+
+        The keyword style (history, k, since, until, sources, as_of, engine_options) is kept
+        for callers and tests; it goes through question.make_question like every front-end.
+        """
+        if isinstance(question, Question):
+            if loose:
+                raise TypeError(f"a Question carries its own {', '.join(sorted(loose))}")
+            return question
+        return make_question(question, settings=self.settings, **loose)
+
+    def ask(self, question: str | Question, **loose: Any) -> Answer:
         """Answer a question: a short answer, sentences each cited [n], or a plain refusal."""
-        events = self.ask_stream(
-            question, history=history, k=k, since=since, until=until, sources=sources, as_of=as_of
-        )
-        for event in events:
+        for event in self.ask_stream(question, **loose):
             if event.kind == "answer" and event.answer is not None:
                 return event.answer
         raise AnswerEngineError("the answer stream ended without an answer")  # pragma: no cover
 
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        history: Sequence[Turn] = (),
-        k: int | None = None,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        as_of: dt.date | None = None,
-    ) -> Iterator[StreamEvent]:
+    def ask_stream(self, question: str | Question, **loose: Any) -> Iterator[StreamEvent]:
         """Like ask, as events; bad questions raise QueryError here, before any event."""
-        retrieval = self.retrieve(
-            question, history=history, k=k, since=since, until=until, sources=sources, as_of=as_of
-        )
-        return self.answer_events(retrieval)
+        return self.answer_events(self.retrieve(question, **loose))
 
     def _condenser(self) -> Callable[[str, str], str] | None:
         """The LLM rewrite of a follow-up (None for the extractive engine: rules do it)."""
@@ -260,25 +239,14 @@ class Assistant:
             self._undated = (stamp, count)
         return self._undated[1]
 
-    def retrieve(
-        self,
-        question: str,
-        *,
-        history: Sequence[Turn] = (),
-        k: int | None = None,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        as_of: dt.date | None = None,
-    ) -> Retrieval:
+    def retrieve(self, question: str | Question, **loose: Any) -> Retrieval:
         """Standalone query, filters, hits and scored sentences (evidence) for a question."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        text = clean_query(question, max_chars=self.settings.max_question_chars)
-        explicit = make_filters(since=since, until=until, sources=sources)
-        limit = self.settings.top_k if k is None else int(k)
-        if not 1 <= limit <= 100:
-            raise QueryError(f"k must be between 1 and 100, not {limit}")
+        asked = self.question(question, **loose)
+        text, history, explicit = asked.text, asked.history, asked.filters
+        limit = self.settings.top_k if asked.k is None else asked.k
+        as_of = asked.as_of
 
         step = time.perf_counter()
         searched_for = chat.standalone_question(
@@ -295,8 +263,9 @@ class Assistant:
         filters = merge_filters(intent, explicit)
         notes = [*intent.effects, *(f"{problem}: ignored" for problem in intent.invalid)]
         asked_on = as_of or dt.date.today()
-        hits = self._search(intent, filters, limit, timings, asked_on)
+        hits = self._search(asked, intent, filters, limit, timings, asked_on)
         prepared = self._prepare(text, searched_for, intent, filters, hits, timings, started, notes)
+        prepared.options = asked.engine_options
         dated_filter = filters.since is not None or filters.until is not None
         if dated_filter:
             undated = self.undated_articles()
@@ -310,11 +279,12 @@ class Assistant:
             unfiltered = Filters(
                 since=explicit.since, until=explicit.until, sources=explicit.sources
             )
-            wider = self._search(intent, unfiltered, limit, timings, asked_on)
+            wider = self._search(asked, intent, unfiltered, limit, timings, asked_on)
             fallback = self._prepare(
                 text, searched_for, intent, unfiltered, wider, timings, started, notes
             )
             if fallback.answerable:
+                fallback.options = asked.engine_options
                 notes.append(
                     f"nothing {_describe_filters(filters)} answers this: searched all dates instead"
                 )
@@ -323,6 +293,7 @@ class Assistant:
 
     def _search(
         self,
+        asked: Question,
         intent: DateIntent,
         filters: Filters,
         limit: int,
@@ -334,12 +305,13 @@ class Assistant:
         "latest" and event-day boosts over a wider fetch."""
         rerank = intent.prefer_recent or bool(intent.event_dates)
         fetch = min(100, limit * 3) if rerank else limit
+        # The date-free query, already checked: the retriever does not check it again.
+        search = replace(
+            asked, text=intent.query, history=(), filters=filters, k=fetch, as_of=as_of
+        )
         hits = self.retriever.search(
-            intent.query,
-            fetch,
-            filters=filters,
+            search,
             timings=timings,
-            as_of=as_of,
             recency=not intent.event_dates,  # a named day is the date that matters
         )
         if intent.prefer_recent:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 def content_hash(text: str) -> str:
@@ -110,6 +111,18 @@ class Filters:
     until: dt.date | None = None
     sources: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Filters:
+        """Filters in normal form: outlet names stripped, empty ones dropped."""
+        names = tuple(name.strip() for name in (sources or ()) if name and name.strip())
+        return cls(since=since, until=until, sources=names)
+
     def is_empty(self) -> bool:
         """True when nothing is filtered."""
         return self.since is None and self.until is None and not self.sources
@@ -121,6 +134,31 @@ class Filters:
             "until": self.until.isoformat() if self.until else None,
             "sources": list(self.sources),
         }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as every front-end asks it, validated once (question.make_question).
+
+    text is cleaned; k is None (the settings' top_k) or 1..100; filters are in normal form;
+    as_of is the day asked (None: today). engine_options are passed through, as (name, value)
+    pairs, to the answer engine (Retrieval.options); the built-in engines read none yet.
+    """
+
+    text: str
+    history: tuple[Turn, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    k: int | None = None
+    as_of: dt.date | None = None
+    engine_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
