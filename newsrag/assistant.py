@@ -286,7 +286,7 @@ class Assistant:
             if fallback.answerable:
                 fallback.options = asked.engine_options
                 notes.append(
-                    f"nothing {_describe_filters(filters)} answers this: searched all dates instead"
+                    f"nothing ({filters.describe()}) answers this: searched all dates instead"
                 )
                 return fallback
         return prepared
@@ -423,7 +423,7 @@ class Assistant:
     def _refusal(self, prepared: Retrieval) -> Answer:
         text = self.prompts.refusal(prepared.question)
         if not prepared.hits and not prepared.filters.is_empty():
-            text += " No article matches the filters " + _describe_filters(prepared.filters) + "."
+            text += f" No article matches the filters ({prepared.filters.describe()})."
         return self._finish(prepared, text=text, refused=True)
 
     def answer_events(self, prepared: Retrieval) -> Iterator[StreamEvent]:
@@ -502,14 +502,3 @@ class _NoModel:
     """Stands in for a model where only the LLM engine's prompt code is used."""
 
     name = "none"
-
-
-def _describe_filters(filters: Filters) -> str:
-    parts = []
-    if filters.since:
-        parts.append(f"since {filters.since.isoformat()}")
-    if filters.until:
-        parts.append(f"until {filters.until.isoformat()}")
-    if filters.sources:
-        parts.append("from " + ", ".join(filters.sources))
-    return "(" + "; ".join(parts) + ")"

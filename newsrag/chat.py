@@ -345,9 +345,7 @@ def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
     if answer.searched_for and answer.searched_for != answer.question:
         lines.append(f"(searched for: {answer.searched_for})")
     if not answer.filters.is_empty():
-        described = answer.filters.to_dict()
-        parts = [f"{key} {value}" for key, value in described.items() if value]
-        lines.append("(filters: " + "; ".join(parts) + ")")
+        lines.append(f"(filters: {answer.filters.describe()})")
     lines += [f"(note: {note})" for note in answer.notes]
     if answer.citations:
         lines.append("")

@@ -420,13 +420,13 @@ class KeywordIndex:
         if filters is None or filters.is_empty():
             return None
         mask = np.ones(len(self._chunk_ids), dtype=bool)
-        if filters.since is not None:
-            mask &= self._dates >= int(filters.since.strftime("%Y%m%d"))
-        if filters.until is not None:
-            mask &= (self._dates <= int(filters.until.strftime("%Y%m%d"))) & (self._dates > 0)
+        since, until = filters.date_bounds()
+        if since is not None:
+            mask &= self._dates >= since
+        if until is not None:
+            mask &= (self._dates <= until) & (self._dates > 0)
         if filters.sources:
-            wanted = {" ".join(name.casefold().split()) for name in filters.sources}
-            mask &= np.isin(self._sources, list(wanted))
+            mask &= np.isin(self._sources, filters.source_keys())
         return mask
 
     # ---- read-only helpers for ranking (newsrag/ranking.py) ---------------------------------

@@ -14,6 +14,21 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def date_as_int(date: str | None) -> int:
+    """ISO date -> YYYYMMDD int for range filters; 0 when undated (excluded by any date filter)."""
+    if not date:
+        return 0
+    try:
+        return int(date[:10].replace("-", ""))
+    except ValueError:
+        return 0
+
+
+def source_key(source: str) -> str:
+    """Case-folded outlet name used for source filters."""
+    return " ".join(source.casefold().split())
+
+
 @dataclass(frozen=True)
 class Article:
     """One news article: metadata plus its text, kept exactly as read (offsets index into it)."""
@@ -126,6 +141,30 @@ class Filters:
     def is_empty(self) -> bool:
         """True when nothing is filtered."""
         return self.since is None and self.until is None and not self.sources
+
+    def date_bounds(self) -> tuple[int | None, int | None]:
+        """(since, until) as YYYYMMDD ints, the form the store and BM25 keep dates in."""
+        return (
+            int(self.since.strftime("%Y%m%d")) if self.since is not None else None,
+            int(self.until.strftime("%Y%m%d")) if self.until is not None else None,
+        )
+
+    def source_keys(self) -> list[str]:
+        """The outlets as stored keys (source_key: case and spacing folded), in order, once each."""
+        return list(dict.fromkeys(source_key(name) for name in self.sources))
+
+    def describe(self) -> str:
+        """One line naming the date range and outlets ("since 2019-01-01 · Kurdistan 24")."""
+        if self.since and self.until:
+            dates = f"{self.since.isoformat()} to {self.until.isoformat()}"
+        elif self.since:
+            dates = f"since {self.since.isoformat()}"
+        elif self.until:
+            dates = f"until {self.until.isoformat()}"
+        else:
+            dates = ""
+        parts = [part for part in (dates, ", ".join(self.sources)) if part]
+        return " · ".join(parts) or "any date · all outlets"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""

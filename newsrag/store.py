@@ -15,7 +15,19 @@ import numpy as np
 from newsrag.config import Settings
 from newsrag.errors import EXIT_INDEX, NewsragError
 from newsrag.manifest import manifest_stamp
-from newsrag.models import ArticleMeta, Chunk, Filters
+from newsrag.models import ArticleMeta, Chunk, Filters, date_as_int, source_key
+
+__all__ = [  # date_as_int and source_key live with Filters (models.py): re-exported for callers
+    "CHROMA_SUBDIR",
+    "StoreError",
+    "StoreMissingError",
+    "StoredChunk",
+    "VectorStore",
+    "chunk_metadata",
+    "date_as_int",
+    "source_key",
+    "where_clause",
+]
 
 CHROMA_SUBDIR = "chroma"
 CHROMA_DATABASE = "chroma.sqlite3"
@@ -44,21 +56,6 @@ class StoredChunk:
     article: ArticleMeta
 
 
-def date_as_int(date: str | None) -> int:
-    """ISO date -> YYYYMMDD int for range filters; 0 when undated (excluded by any date filter)."""
-    if not date:
-        return 0
-    try:
-        return int(date[:10].replace("-", ""))
-    except ValueError:
-        return 0
-
-
-def source_key(source: str) -> str:
-    """Case-folded outlet name used for source filters."""
-    return " ".join(source.casefold().split())
-
-
 def chunk_metadata(chunk: Chunk, article: ArticleMeta) -> dict[str, str | int]:
     """The metadata stored beside every chunk (DESIGN.md: identity and storage)."""
     return {
@@ -83,14 +80,15 @@ def where_clause(filters: Filters | None) -> dict[str, Any] | None:
     if filters is None or filters.is_empty():
         return None
     conditions: list[dict[str, Any]] = []
-    if filters.since is not None:
-        conditions.append({"date_int": {"$gte": int(filters.since.strftime("%Y%m%d"))}})
-    if filters.until is not None:
-        conditions.append({"date_int": {"$lte": int(filters.until.strftime("%Y%m%d"))}})
-    if filters.since is None and filters.until is not None:
+    since, until = filters.date_bounds()
+    if since is not None:
+        conditions.append({"date_int": {"$gte": since}})
+    if until is not None:
+        conditions.append({"date_int": {"$lte": until}})
+    if since is None and until is not None:
         conditions.append({"date_int": {"$gt": 0}})  # undated articles never match a date filter
     if filters.sources:
-        conditions.append({"source_key": {"$in": [source_key(name) for name in filters.sources]}})
+        conditions.append({"source_key": {"$in": filters.source_keys()}})
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
