@@ -133,6 +133,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, error: ApiError) -> JSONResponse:
         return error_response(error)
 
+    @app.exception_handler(NewsragError)
+    async def on_library_error(request: Request, error: NewsragError) -> JSONResponse:
+        # A question checked in the route itself (Question building): the same table as
+        # errors raised in the threadpool (call_blocking).
+        known = translate_error(error)
+        if known is not None:
+            return error_response(known)
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(ApiError(500, f"internal error ({type(error).__name__})"))
+
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return error_response(_validation_error(error))

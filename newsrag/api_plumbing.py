@@ -354,13 +354,20 @@ class OpenedStream:
                     close()
 
 
-async def open_stream(backend: Any, question: Question) -> OpenedStream:
-    """Take an answer slot, start Assistant.ask_stream and read its first event."""
+async def open_stream(
+    backend: Any, question: Question | str, keywords: dict[str, Any] | None = None
+) -> OpenedStream:
+    """Take an answer slot, start Assistant.ask_stream and read its first event.
+
+    question is the routes' Question; text and keywords are the older call style (tests).
+    """
     assistant = await call_blocking(backend.assistant)
     release = await backend.take_answer_slot()
     try:
         # ask_stream retrieves before returning (bad questions raise here): not on the event loop.
-        events = await call_blocking(lambda: iter(assistant.ask_stream(question)))
+        events = await call_blocking(
+            lambda: iter(assistant.ask_stream(question, **(keywords or {})))
+        )
         first = await call_blocking(next, events, None)
     except BaseException:
         release()
