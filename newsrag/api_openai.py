@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
+from newsrag.answer_text import quoted
 from newsrag.api_errors import ApiError
 from newsrag.api_models import (
     AssistantMessage,
@@ -35,7 +36,6 @@ from newsrag.api_plumbing import (
     open_stream,
     stream_error,
 )
-from newsrag.chat import quoted
 
 MODEL_NAME = "newsrag"
 SOURCES_MODEL_NAME = "newsrag-sources"

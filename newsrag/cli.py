@@ -526,7 +526,7 @@ def ask(
     Exit codes: 0 answered or refused; 2 bad question or option; 3 index problem;
     4 the LLM endpoint is down, failing or too slow.
     """
-    from newsrag.chat import render_answer_text
+    from newsrag.answer_text import render_answer_text
 
     settings = load_settings(index_dir=index, engine=engine)
     day = _as_of_date(as_of)
@@ -564,8 +564,7 @@ def chat(
     """
     import datetime as dt
 
-    from newsrag.chat import ChatSession
-    from newsrag.chat_terminal import run_chat
+    from newsrag.chat_terminal import ChatSession, run_chat
 
     settings = load_settings(index_dir=index, engine=engine)
     days: dict[str, dt.date | None] = {}

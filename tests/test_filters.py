@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from newsrag.chat import render_answer_text
+from newsrag.answer_text import render_answer_text
 from newsrag.models import Answer, Filters
 from newsrag.store import where_clause
 
