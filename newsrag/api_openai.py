@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -34,6 +33,7 @@ from newsrag.api_plumbing import (
     call_blocking,
     make_turn,
     open_stream,
+    sse,
     stream_error,
 )
 
@@ -278,7 +278,7 @@ async def openai_stream_events(
             "choices": choices,
             **fields,
         }
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        return sse(None, body)
 
     def choice(delta: dict[str, Any], finish: str | None) -> list[dict[str, Any]]:
         return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
@@ -298,5 +298,5 @@ async def openai_stream_events(
             counted = await call_blocking(usage, content)
             yield chunk([], usage=counted.model_dump())
     except Exception as error:  # the 200 is already sent: OpenAI's error object in the stream
-        yield f"data: {json.dumps(stream_error(error).body(), ensure_ascii=False)}\n\n"
-    yield "data: [DONE]\n\n"
+        yield sse(None, stream_error(error).body())
+    yield sse(None, "[DONE]")

@@ -92,7 +92,12 @@ def _read_text(result: ReadResult, content: str, name: str, settings: Settings) 
 
 
 class _PlainHtml(HTMLParser):
-    """Fallback HTML to text: visible text a block a line, never script/style; basic metadata."""
+    """Fallback HTML to text: visible text a block a line, never script/style; basic metadata.
+
+    Kept, not trafilatura.html2txt: html2txt folds the page into one line (the chunker's blocks
+    are lost), and either drops footers and asides with its cleaning (a footer-only page would be
+    skipped, tests/test_articles.py) or, without cleaning, keeps script and noscript text.
+    """
 
     HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
     BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "section", "article"})
