@@ -133,16 +133,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, error: ApiError) -> JSONResponse:
         return error_response(error)
 
-    @app.exception_handler(NewsragError)
-    async def on_library_error(request: Request, error: NewsragError) -> JSONResponse:
-        # A question checked in the route itself (Question building): the same table as
-        # errors raised in the threadpool (call_blocking).
-        known = translate_error(error)
-        if known is not None:
-            return error_response(known)
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ApiError(500, f"internal error ({type(error).__name__})"))
-
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return error_response(_validation_error(error))
@@ -153,6 +143,9 @@ def install_error_handlers(app: FastAPI) -> None:
         message = readable_detail(error.status_code, str(error.detail), request.url.path)
         return error_response(ApiError(error.status_code, message, headers=headers))
 
+    # NewsragError too: one raised in the route itself (building the Question) is answered here
+    # like one from the threadpool (call_blocking), by errors.outcome's table.
+    @app.exception_handler(NewsragError)
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> JSONResponse:
         known = translate_error(error)

@@ -160,14 +160,7 @@ class SearchRequest(Strict):
 
     def to_question(self, settings: Settings) -> Question:
         """The checked Question this request searches for (a QueryError when it cannot be)."""
-        return make_question(
-            self.query,
-            settings=settings,
-            k=self.k,
-            since=self.since,
-            until=self.until,
-            sources=self.sources,
-        )
+        return _question(self, self.query, settings)
 
 
 class SearchResponse(BaseModel):
@@ -209,16 +202,23 @@ class AskRequest(Strict):
 
     def to_question(self, settings: Settings) -> Question:
         """The checked Question this request asks (a QueryError when it cannot be asked)."""
-        return make_question(
-            self.question,
-            settings=settings,
-            history=[Turn(role=turn.role, content=turn.content) for turn in self.history],
-            k=self.k,
-            since=self.since,
-            until=self.until,
-            sources=self.sources,
-            as_of=self.as_of,
-        )
+        history = [Turn(role=turn.role, content=turn.content) for turn in self.history]
+        return _question(self, self.question, settings, history=history, as_of=self.as_of)
+
+
+def _question(
+    request: SearchRequest | AskRequest, text: str, settings: Settings, **more: Any
+) -> Question:
+    """make_question over the filter fields both requests share."""
+    return make_question(
+        text,
+        settings=settings,
+        k=request.k,
+        since=request.since,
+        until=request.until,
+        sources=request.sources,
+        **more,
+    )
 
 
 class ArticleResponse(BaseModel):

@@ -21,7 +21,7 @@ from newsrag.article_metadata import (
 from newsrag.article_results import ReadResult, Skipped, add_article, report, too_big
 from newsrag.article_rows import ROW_SUFFIXES, read_rows
 from newsrag.config import Settings
-from newsrag.errors import NewsragError
+from newsrag.errors import InputError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -39,10 +39,9 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".j
 _HTML_SUFFIXES = (".html", ".htm")
 
 
-class NotRegularFileError(NewsragError, OSError):
+class NotRegularFileError(InputError, OSError):
     """A path that is a FIFO, device, socket or link out of the corpus: never opened for reading."""
 
-    http_status, api_code = 400, "invalid_value"
     hint = "give regular files inside the corpus folder"
 
 

@@ -14,10 +14,7 @@ from newsrag.articles import iter_corpus
 from newsrag.config import Settings
 from newsrag.embedding import model_identity
 from newsrag.index import (
-    BROKEN_MANIFEST_NAME,
-    CHROMA_SUBDIR,
-    KEYWORD_SUBDIR,
-    MANIFEST_NAME,
+    IndexLayout,
     generation_matches,
     good_vectors,
     incomplete_articles,
@@ -154,7 +151,7 @@ def _inspect(settings: Settings, corpus: Sequence[Path] | None) -> _State:
             )
     _inspect_store(settings, state)
     _inspect_keyword(index_dir, state)
-    if state.manifest is not None and not (index_dir / MANIFEST_NAME).exists():
+    if state.manifest is not None and not IndexLayout(index_dir).manifest.exists():
         if state.store_ids or state.keyword_ids:
             # Without a manifest no chunk can be judged an orphan: ingest rebuilds it, reusing them.
             state.add(
@@ -337,8 +334,8 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
         return  # only an ingest can rebuild the manifest
     if state.manifest is None:
         # Keep the vectors: without a manifest no chunk can be judged an orphan; ingest reuses them.
-        broken = index_dir / BROKEN_MANIFEST_NAME
-        os.replace(index_dir / MANIFEST_NAME, broken)
+        broken = IndexLayout(index_dir).broken_manifest
+        os.replace(IndexLayout(index_dir).manifest, broken)
         repairs.append(
             f"moved the unreadable manifest to {broken}; run `newsrag ingest` to rebuild it "
             "(stored vectors are reused), or `newsrag ingest --rebuild` if the index was built "
@@ -346,11 +343,11 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
         )
         return
     if state.store_damaged:
-        shutil.rmtree(index_dir / CHROMA_SUBDIR)
-        repairs.append(f"removed the damaged Chroma folder {index_dir / CHROMA_SUBDIR}")
+        shutil.rmtree(IndexLayout(index_dir).chroma)
+        repairs.append(f"removed the damaged Chroma folder {IndexLayout(index_dir).chroma}")
     if state.keyword_damaged:
-        shutil.rmtree(index_dir / KEYWORD_SUBDIR)
-        repairs.append(f"removed the damaged BM25 folder {index_dir / KEYWORD_SUBDIR}")
+        shutil.rmtree(IndexLayout(index_dir).keyword)
+        repairs.append(f"removed the damaged BM25 folder {IndexLayout(index_dir).keyword}")
     if state.store_damaged or state.keyword_damaged:
         state = _inspect(settings, None)
     manifest = state.manifest
@@ -369,7 +366,7 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
             f"({_examples(dropped)}): run `newsrag ingest` to index them again"
         )
     expected = {chunk for record in manifest.articles.values() for chunk in record.chunk_ids}
-    if store is None and (index_dir / CHROMA_SUBDIR).exists():
+    if store is None and IndexLayout(index_dir).chroma.exists():
         store = VectorStore.open(settings=settings, create=True)
     if store is not None:
         _keep_spare_vectors(index_dir, manifest, expected, store, repairs)

@@ -22,7 +22,7 @@ from newsrag.chunking import (
     untruncated_copy,
 )
 from newsrag.config import DEFAULT_MODEL, Settings
-from newsrag.errors import NewsragError
+from newsrag.errors import EngineUnavailableError
 from newsrag.models import Chunk
 
 if TYPE_CHECKING:
@@ -38,11 +38,9 @@ STATIC_SIF = 1e-4
 SMALL_INPUT_CHARS = 1500  # below this a model call runs on one thread (see _threads_for)
 
 
-class EmbeddingModelError(NewsragError, RuntimeError):
+class EmbeddingModelError(EngineUnavailableError, RuntimeError):
     """The embedding model cannot be loaded (missing package, bad name or path)."""
 
-    http_status, api_code = 503, "engine_unavailable"
-    api_prefix = "answering is not available"
     hint = "check NEWSRAG_EMBEDDING_MODEL"
 
 

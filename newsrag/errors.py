@@ -13,7 +13,10 @@ __all__ = [
     "EXIT_INDEX",
     "EXIT_NOTHING",
     "EXIT_PROBLEMS",
+    "EngineUnavailableError",
     "ErrorOutcome",
+    "IndexUnavailableError",
+    "InputError",
     "NewsragError",
     "outcome",
 ]
@@ -61,3 +64,29 @@ def outcome(error: BaseException) -> ErrorOutcome | None:
         message=message,
         api_message=f"{prefix}: {error}" if prefix else str(error),
     )
+
+
+# The families: a project error derives from one of these (or NewsragError) and names its hint.
+
+
+class InputError(NewsragError):
+    """Input that cannot be used (a file, a field, an upload); the message names it and the fix."""
+
+    http_status, api_code = 400, "invalid_value"
+    hint = "fix the input as the message says"
+
+
+class IndexUnavailableError(NewsragError):
+    """The index cannot be used (missing, damaged, another model, store unreachable)."""
+
+    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
+    api_prefix = "the index is not available"
+    hint = "run `newsrag check`, then `newsrag ingest`"
+
+
+class EngineUnavailableError(NewsragError):
+    """Answering cannot start: a broken prompt template or embedding model."""
+
+    http_status, api_code = 503, "engine_unavailable"
+    api_prefix = "answering is not available"
+    hint = "fix the setting or file named"

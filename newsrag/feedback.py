@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from newsrag.config import Settings
-from newsrag.errors import NewsragError
+from newsrag.errors import InputError
 from newsrag.models import Answer
 
 FEEDBACK_NAME = "feedback.jsonl"
@@ -33,10 +33,9 @@ Rating = Literal["up", "down"]
 _WRITE_LOCK = threading.Lock()
 
 
-class FeedbackError(NewsragError, ValueError):
+class FeedbackError(InputError, ValueError):
     """Feedback that cannot be stored; the message says what to change."""
 
-    http_status, api_code = 400, "invalid_value"
     hint = "change the feedback as the message says"
 
 

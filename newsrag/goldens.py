@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from newsrag.errors import NewsragError
+from newsrag.errors import InputError
 
 # Metric name -> (higher is better, what it measures). `answer_recall@K` works for any K.
 METRICS: dict[str, tuple[bool, str]] = {
@@ -48,11 +48,9 @@ ENTRY_FIELDS = {
 TOP_FIELDS = {"thresholds", "goldens"}
 
 
-class GoldenFileError(NewsragError, ValueError):
+class GoldenFileError(InputError, ValueError):
     """A malformed golden or question file; the message names file, entry, line and field."""
 
-    http_status = 400
-    api_code = "invalid_value"
     hint = "fix the file at the line and field named"
 
 

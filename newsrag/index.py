@@ -11,7 +11,7 @@ Layout of `index/` (docs/architecture.md "Identity and storage"):
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,39 +45,31 @@ KEYWORD_GENERATIONS = "gen-*"
 
 @dataclass(frozen=True)
 class IndexLayout:
-    """The paths of one index folder."""
+    """The paths of one index folder: chroma, keyword (generations and `current`), manifest,
+    broken_manifest (where `check --repair` moves an unreadable one) and lock."""
 
     root: Path
+    chroma: Path = field(init=False)
+    keyword: Path = field(init=False)
+    manifest: Path = field(init=False)
+    broken_manifest: Path = field(init=False)
+    lock: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = {
+            "chroma": CHROMA_SUBDIR,
+            "keyword": KEYWORD_SUBDIR,
+            "manifest": MANIFEST_NAME,
+            "broken_manifest": BROKEN_MANIFEST_NAME,
+            "lock": LOCK_NAME,
+        }
+        for name, part in parts.items():
+            object.__setattr__(self, name, Path(self.root) / part)
 
     @classmethod
     def of(cls, settings: Settings) -> IndexLayout:
         """The layout of the index folder settings name."""
         return cls(Path(settings.index_dir))
-
-    @property
-    def chroma(self) -> Path:
-        """The local Chroma folder."""
-        return self.root / CHROMA_SUBDIR
-
-    @property
-    def keyword(self) -> Path:
-        """The BM25 folder (generations and the `current` pointer)."""
-        return self.root / KEYWORD_SUBDIR
-
-    @property
-    def manifest(self) -> Path:
-        """manifest.json."""
-        return self.root / MANIFEST_NAME
-
-    @property
-    def broken_manifest(self) -> Path:
-        """Where `check --repair` moves an unreadable manifest."""
-        return self.root / BROKEN_MANIFEST_NAME
-
-    @property
-    def lock(self) -> Path:
-        """The ingest lock file."""
-        return self.root / LOCK_NAME
 
 
 def wipe_index(*, settings: Settings) -> None:

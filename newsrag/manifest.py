@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from newsrag.errors import EXIT_INDEX, NewsragError
+from newsrag.errors import EXIT_INDEX, IndexUnavailableError, NewsragError
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "ingest.lock"
@@ -39,11 +39,9 @@ def pause_for_tests(stage: str) -> None:
     time.sleep(float(os.environ.get("NEWSRAG_TEST_PAUSE_SECONDS", "600")))
 
 
-class ManifestError(NewsragError, RuntimeError):
+class ManifestError(IndexUnavailableError, RuntimeError):
     """The manifest is unreadable or belongs to an incompatible index."""
 
-    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
-    api_prefix = "the index is not available"
     hint = "run `newsrag check --repair`, or `newsrag ingest --rebuild`"
 
 

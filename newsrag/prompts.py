@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsrag.errors import NewsragError
+from newsrag.errors import EngineUnavailableError
 from newsrag.models import Hit
 
 # name -> (required placeholders, optional placeholders)
@@ -31,11 +31,9 @@ MAX_HISTORY_TURN_CHARS = 600
 _FENCE_MARKER = re.compile(r"<(\s*/?\s*passage)", re.IGNORECASE)
 
 
-class PromptError(NewsragError, ValueError):
+class PromptError(EngineUnavailableError, ValueError):
     """A prompt template is missing or broken; the message names the file and the fix."""
 
-    http_status, api_code = 503, "engine_unavailable"
-    api_prefix = "answering is not available"
     hint = "fix the template named (NEWSRAG_PROMPTS_DIR)"
 
 

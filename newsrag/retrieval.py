@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from newsrag.chunking import article_id_of
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, model_identity
-from newsrag.errors import EXIT_INDEX, NewsragError
+from newsrag.errors import IndexUnavailableError
 from newsrag.keyword import KeywordIndex
 from newsrag.manifest import Manifest
 from newsrag.models import Filters, Hit, Question
@@ -50,11 +50,9 @@ __all__ = [  # QueryError and the question helpers live in question.py: re-expor
 Item = TypeVar("Item")
 
 
-class IndexMissingError(NewsragError, RuntimeError):
+class IndexMissingError(IndexUnavailableError, RuntimeError):
     """There is no index to search yet."""
 
-    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
-    api_prefix = "the index is not available"
     hint = "run `newsrag ingest` first"
 
 
@@ -170,35 +168,25 @@ class Retriever:
         query: str | Question,
         k: int | None = None,
         *,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        filters: Filters | None = None,
         timings: dict[str, float] | None = None,
         mode: str = "hybrid",
-        as_of: dt.date | str | None = None,
         recency: bool = True,
         explain: bool = False,
+        **loose: Any,
     ) -> list[Hit]:
-        """Top-k hits for a Question (or a query with loose filters, checked by make_question).
+        """Top-k hits for a Question, or for a query with loose since/until/sources/filters/as_of
+        (the keyword style of callers and tests, checked by question.make_question once).
 
         mode is 'hybrid' (default), 'dense' or 'keyword'. The question's as_of (the day it is
         asked) turns on the soft recency prior unless recency is False or the question names a
         period of its own; explain fills each Hit.explain.
         """
         if isinstance(query, Question):
+            if loose or k is not None:
+                raise TypeError("a Question carries its own k, filters and as_of")
             question = query
-        else:  # the keyword style of callers and tests: validated here, once
-            question = make_question(
-                query,
-                settings=self.settings,
-                k=k,
-                since=since,
-                until=until,
-                sources=sources,
-                filters=filters,
-                as_of=as_of,
-            )
+        else:
+            question = make_question(query, settings=self.settings, k=k, **loose)
         return self._search(question, timings=timings, mode=mode, recency=recency, explain=explain)
 
     def _search(

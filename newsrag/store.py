@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from newsrag.config import Settings
-from newsrag.errors import EXIT_INDEX, NewsragError
+from newsrag.errors import IndexUnavailableError
 from newsrag.manifest import manifest_stamp
 from newsrag.models import ArticleMeta, Chunk, Filters, date_as_int, source_key
 
@@ -36,12 +36,8 @@ CHUNK_TITLE_CHARS = 300
 logger = logging.getLogger(__name__)
 
 
-class StoreError(NewsragError, RuntimeError):
+class StoreError(IndexUnavailableError, RuntimeError):
     """The vector store cannot be reached or opened."""
-
-    exit_code, http_status, api_code = EXIT_INDEX, 503, "index_unavailable"
-    api_prefix = "the index is not available"
-    hint = "run `newsrag check`, then `newsrag ingest`"
 
 
 class StoreMissingError(StoreError):
