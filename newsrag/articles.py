@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO, ClassVar
@@ -34,9 +34,6 @@ __all__ = [
     "read_corpus",
     "read_file",
 ]
-
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".jsonl.gz", ".csv")
-_HTML_SUFFIXES = (".html", ".htm")
 
 
 class NotRegularFileError(InputError, OSError):
@@ -177,6 +174,20 @@ def _read_html(result: ReadResult, content: str, name: str, settings: Settings) 
         add_article(result, text, fields, name, None, settings=settings)
 
 
+# One article per file: suffix -> reader of the file's checked UTF-8 text. A new document format is
+# one module with such a reader, registered here; row formats (many articles a file) are
+# article_rows.py's ROW_SUFFIXES.
+DocumentReader = Callable[[ReadResult, str, str, Settings], None]
+DOCUMENT_READERS: dict[str, DocumentReader] = {
+    ".txt": _read_text,
+    ".md": _read_text,
+    ".markdown": _read_text,
+    ".html": _read_html,
+    ".htm": _read_html,
+}
+SUPPORTED_SUFFIXES = (*DOCUMENT_READERS, *ROW_SUFFIXES)
+
+
 def _read_document(path: Path, name: str, settings: Settings) -> ReadResult:
     result, limit = ReadResult(), settings.max_file_bytes
     with open_regular(path) as handle:
@@ -200,10 +211,8 @@ def _read_document(path: Path, name: str, settings: Settings) -> ReadResult:
         result.skip(name, None, f"not valid UTF-8 ({bad_byte}); convert it to UTF-8")
     elif not content.strip():
         result.skip(name, None, "file has only whitespace; add text or remove it")
-    elif name.lower().endswith(_HTML_SUFFIXES):
-        _read_html(result, content, name, settings)
     else:
-        _read_text(result, content, name, settings)
+        DOCUMENT_READERS[_suffix_of(path)](result, content, name, settings)
     return result
 
 
