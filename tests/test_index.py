@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from newsrag.config import Settings
 from newsrag.index import IndexLayout, good_vectors, leftover_paths, wipe_index
 from newsrag.models import ArticleMeta, Chunk
 from newsrag.store import VectorStore
+from tests.test_store import chroma_server
+
+__all__ = ["chroma_server"]  # the fixture, shared with test_store.py
 
 
 def _chunks(count: int) -> tuple[list[Chunk], list[ArticleMeta], np.ndarray]:
@@ -82,3 +86,14 @@ def test_a_reopened_store_sees_another_process_writes(tmp_path: Path) -> None:
     again = VectorStore.open(settings=settings)
     assert again.count() == 2
     assert set(again.vectors(["b1-0000-y"])) == {"b1-0000-y"}
+
+
+@pytest.mark.server
+def test_wipe_drops_the_collection_on_a_chroma_server(chroma_server, tmp_path: Path) -> None:
+    host, port = chroma_server
+    settings = Settings(index_dir=tmp_path / "index", chroma_host=host, chroma_port=port)
+    store = VectorStore.open(settings=settings)
+    store.upsert(*_chunks(2))
+    assert store.count() == 2
+    wipe_index(settings=settings)
+    assert VectorStore.open(settings=settings).count() == 0  # get_or_create: a new, empty one
