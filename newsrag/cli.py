@@ -57,6 +57,13 @@ IndexOption = Annotated[
     typer.Option("--index", help="Index folder (default: NEWSRAG_INDEX_DIR or index/)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+# The question's filters, the same on search, ask and chat (make_question checks them).
+SinceOption = Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")]
+UntilOption = Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")]
+SourceOption = Annotated[
+    list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
+]
+AnswerKOption = Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")]
 
 
 @app.command()
@@ -193,11 +200,9 @@ def open_retriever(settings: Settings) -> Any:
 def search(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int | None, typer.Option("-k", "--k", help="Number of passages.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
     as_of: Annotated[
         str | None,
@@ -508,12 +513,10 @@ def _as_of_date(value: str | None) -> Any:
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    k: Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
-    ] = None,
+    k: AnswerKOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Read 'last week' etc. from YYYY-MM-DD.")
     ] = None,
@@ -548,12 +551,10 @@ def ask(
 
 @app.command()
 def chat(
-    k: Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
-    ] = None,
+    k: AnswerKOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
     engine: EngineOption = None,
     index: IndexOption = None,
 ) -> None:
