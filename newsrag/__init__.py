@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from newsrag.assistant import AnswerEngineError, Assistant, StreamEvent, Turn
+    from newsrag.assistant import AnswerEngineError, Assistant, StreamEvent
     from newsrag.config import Settings
     from newsrag.conversations import ConversationStore
     from newsrag.embedding import Embedder
+    from newsrag.errors import NewsragError
     from newsrag.feeds import FetchError, FetchReport, fetch_sources
     from newsrag.ingest import IngestReport
     from newsrag.manifest import IngestLockedError, ManifestError, ModelMismatchError
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
         Citation,
         Filters,
         Hit,
+        Question,
+        Turn,
     )
-    from newsrag.retrieval import IndexFacts, IndexMissingError, QueryError, Retriever
+    from newsrag.question import QueryError, make_question
+    from newsrag.retrieval import IndexFacts, IndexMissingError, Retriever
     from newsrag.store import StoreError
 
 __version__ = "0.1.0"
@@ -46,10 +50,13 @@ _EXPORTS: dict[str, str] = {
     "Settings": "newsrag.config",
     "Retriever": "newsrag.retrieval",
     "IndexFacts": "newsrag.retrieval",
-    "QueryError": "newsrag.retrieval",
+    "QueryError": "newsrag.question",
+    "Question": "newsrag.models",
+    "make_question": "newsrag.question",
+    "NewsragError": "newsrag.errors",
     "IndexMissingError": "newsrag.retrieval",
     "Assistant": "newsrag.assistant",
-    "Turn": "newsrag.assistant",
+    "Turn": "newsrag.models",
     "StreamEvent": "newsrag.assistant",
     "AnswerEngineError": "newsrag.assistant",
     "IngestReport": "newsrag.ingest",
@@ -91,7 +98,9 @@ __all__ = [
     "IngestReport",
     "ManifestError",
     "ModelMismatchError",
+    "NewsragError",
     "QueryError",
+    "Question",
     "Retriever",
     "Settings",
     "StoreError",
@@ -101,6 +110,7 @@ __all__ = [
     "fetch_sources",
     "ingest",
     "ingest_paths",
+    "make_question",
 ]
 
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsrag.api_models import ErrorBody, ErrorResponse
+from newsrag.errors import EXIT_INDEX, EXIT_NOTHING, NewsragError, outcome
 
 logger = logging.getLogger("newsrag.server")
 
@@ -42,7 +43,7 @@ def error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
-class ApiError(Exception):
+class ApiError(NewsragError):
     """An error answered as {"error": {"message", "type", "code", "param", "detail"}}."""
 
     def __init__(
@@ -56,7 +57,8 @@ class ApiError(Exception):
         param: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.status = self.http_status = status
+        self.exit_code = EXIT_NOTHING if status < 500 else EXIT_INDEX
         self.message = message
         self.detail = detail
         self.headers = headers
@@ -76,25 +78,13 @@ class ApiError(Exception):
 
 
 def translate_error(error: Exception) -> ApiError | None:
-    """Map the library's errors to HTTP: bad question 400, index problems 503, LLM down 502."""
-    from newsrag.assistant import AnswerEngineError
-    from newsrag.embedding import EmbeddingModelError
-    from newsrag.manifest import ManifestError
-    from newsrag.prompts import PromptError
-    from newsrag.retrieval import IndexMissingError, QueryError
-    from newsrag.store import StoreError
-
+    """Map the library's errors to HTTP by errors.outcome (docs/errors.md); None: an internal error."""
     if isinstance(error, ApiError):
         return error
-    if isinstance(error, QueryError):
-        return ApiError(400, str(error), code="question_not_searchable")
-    if isinstance(error, IndexMissingError | ManifestError | StoreError):
-        return ApiError(503, f"the index is not available: {error}", code="index_unavailable")
-    if isinstance(error, PromptError | EmbeddingModelError):
-        return ApiError(503, f"answering is not available: {error}", code="engine_unavailable")
-    if isinstance(error, AnswerEngineError):
-        return ApiError(502, f"the answer engine failed: {error}")
-    return None
+    found = outcome(error)
+    if found is None or found.http_status == 500:
+        return None
+    return ApiError(found.http_status, found.api_message, code=found.api_code)
 
 
 def error_response(error: ApiError) -> JSONResponse:
@@ -153,6 +143,9 @@ def install_error_handlers(app: FastAPI) -> None:
         message = readable_detail(error.status_code, str(error.detail), request.url.path)
         return error_response(ApiError(error.status_code, message, headers=headers))
 
+    # NewsragError too: one raised in the route itself (building the Question) is answered here
+    # like one from the threadpool (call_blocking), by errors.outcome's table.
+    @app.exception_handler(NewsragError)
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> JSONResponse:
         known = translate_error(error)

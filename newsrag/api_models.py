@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_K = 100
+from newsrag.config import Settings
+from newsrag.models import Question, Turn
+from newsrag.question import MAX_K, make_question
+
 # Hard caps that hold whatever the settings say; the body limit (64 KB) bounds them first anyway.
 MAX_TEXT_CHARS = 100_000
 MAX_SOURCES = 50
@@ -155,6 +158,10 @@ class SearchRequest(Strict):
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     explain: bool = Field(default=False, description="Say per hit why it ranked where it did.")
 
+    def to_question(self, settings: Settings) -> Question:
+        """The checked Question this request searches for (a QueryError when it cannot be)."""
+        return _question(self, self.query, settings)
+
 
 class SearchResponse(BaseModel):
     """The best passages, best first."""
@@ -192,6 +199,26 @@ class AskRequest(Strict):
         default=None, description="Today's date for relative dates ('last July'); default: today."
     )
     include_hits: bool = Field(default=False, description="Also return the retrieved passages.")
+
+    def to_question(self, settings: Settings) -> Question:
+        """The checked Question this request asks (a QueryError when it cannot be asked)."""
+        history = [Turn(role=turn.role, content=turn.content) for turn in self.history]
+        return _question(self, self.question, settings, history=history, as_of=self.as_of)
+
+
+def _question(
+    request: SearchRequest | AskRequest, text: str, settings: Settings, **more: Any
+) -> Question:
+    """make_question over the filter fields both requests share."""
+    return make_question(
+        text,
+        settings=settings,
+        k=request.k,
+        since=request.since,
+        until=request.until,
+        sources=request.sources,
+        **more,
+    )
 
 
 class ArticleResponse(BaseModel):

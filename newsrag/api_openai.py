@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Body
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
+from newsrag.answer_text import quoted
 from newsrag.api_errors import ApiError
 from newsrag.api_models import (
     AssistantMessage,
@@ -33,9 +33,9 @@ from newsrag.api_plumbing import (
     call_blocking,
     make_turn,
     open_stream,
+    sse,
     stream_error,
 )
-from newsrag.chat import quoted
 
 MODEL_NAME = "newsrag"
 SOURCES_MODEL_NAME = "newsrag-sources"
@@ -222,7 +222,7 @@ def openai_router(
             return sources_markdown(answer.citations) if sources else ""
 
         if request.stream:
-            stream = await open_stream(backend, question, {"history": history})
+            stream = await open_stream(backend, assistant.question(question, history=history))
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             events = openai_stream_events(
                 stream,
@@ -237,7 +237,9 @@ def openai_router(
             )
         release = await backend.take_answer_slot()
         try:
-            answer = await call_blocking(assistant.ask, question, history=history)
+            answer = await call_blocking(
+                assistant.ask, assistant.question(question, history=history)
+            )
         finally:
             release()
         citations = answer_model(answer).citations
@@ -276,7 +278,7 @@ async def openai_stream_events(
             "choices": choices,
             **fields,
         }
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        return sse(None, body)
 
     def choice(delta: dict[str, Any], finish: str | None) -> list[dict[str, Any]]:
         return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
@@ -296,5 +298,5 @@ async def openai_stream_events(
             counted = await call_blocking(usage, content)
             yield chunk([], usage=counted.model_dump())
     except Exception as error:  # the 200 is already sent: OpenAI's error object in the stream
-        yield f"data: {json.dumps(stream_error(error).body(), ensure_ascii=False)}\n\n"
-    yield "data: [DONE]\n\n"
+        yield sse(None, stream_error(error).body())
+    yield sse(None, "[DONE]")

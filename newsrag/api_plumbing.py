@@ -17,11 +17,13 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
+from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsrag.api_errors import API_PREFIXES, ApiError, translate_error
 from newsrag.api_models import AnswerModel
+from newsrag.models import Question, Turn
 
 __all__ = ["ApiError", "translate_error"]  # re-exported: older imports name them here
 
@@ -39,6 +41,10 @@ class BodyLimitMiddleware:
 
     API bodies (<= max_bytes) are read whole, within read_timeout in all; other bodies (the UI's
     uploads) may take longer in all but may not pause longer than read_timeout between parts.
+
+    Kept, not Starlette's RequestBodyLimitMiddleware: that one answers a plain-text "Content Too
+    Large" on every path (the UI's uploads are bigger), and has no read timeout; the 408 for a
+    stalled body needs this read of the whole body anyway, so the size limit rides on it.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float) -> None:
@@ -258,7 +264,12 @@ def docs_static_folder() -> Path:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs and ReDoc at /redoc, every asset served from here (no CDN, no fonts)."""
+    """Swagger UI at /docs and ReDoc at /redoc, every asset served from here (no CDN, no fonts).
+
+    fastapi-offline's assets, not its FastAPIOffline factory: the factory's ReDoc bundle still
+    loads its logo from cdn.redoc.ly (an outside request from the docs page), it adds an OAuth2
+    redirect route the API does not have, and it would have to build the app create_app builds.
+    """
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
     from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
@@ -320,10 +331,8 @@ def answer_model(answer: Any, *, include_hits: bool = False) -> AnswerModel:
     return AnswerModel.model_validate(answer.to_dict(include_hits=include_hits))
 
 
-def make_turn(role: str, content: str) -> Any:
-    """A newsrag.assistant.Turn."""
-    from newsrag.assistant import Turn
-
+def make_turn(role: str, content: str) -> Turn:
+    """A conversation Turn from an API message."""
     return Turn(role=role, content=content)  # type: ignore[arg-type]
 
 
@@ -355,13 +364,20 @@ class OpenedStream:
                     close()
 
 
-async def open_stream(backend: Any, question: str, keywords: dict[str, Any]) -> OpenedStream:
-    """Take an answer slot, start Assistant.ask_stream and read its first event."""
+async def open_stream(
+    backend: Any, question: Question | str, keywords: dict[str, Any] | None = None
+) -> OpenedStream:
+    """Take an answer slot, start Assistant.ask_stream and read its first event.
+
+    question is the routes' Question; text and keywords are the older call style (tests).
+    """
     assistant = await call_blocking(backend.assistant)
     release = await backend.take_answer_slot()
     try:
         # ask_stream retrieves before returning (bad questions raise here): not on the event loop.
-        events = await call_blocking(lambda: iter(assistant.ask_stream(question, **keywords)))
+        events = await call_blocking(
+            lambda: iter(assistant.ask_stream(question, **(keywords or {})))
+        )
         first = await call_blocking(next, events, None)
     except BaseException:
         release()
@@ -429,9 +445,15 @@ async def answer_deltas(
             yield "answer", answer
 
 
-def sse(event: str, data: Any) -> str:
-    """One server-sent event."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def sse(event: str | None, data: Any) -> str:
+    """One server-sent event (data as JSON unless it is text), framed by sse-starlette.
+
+    LF line ends, as the streams always had (sse-starlette's default is CRLF). The response stays
+    Starlette's StreamingResponse: sse-starlette's EventSourceResponse would add ping comments
+    every 15 s and its own disconnect handling, and OpenedStream already gives the slot back.
+    """
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return ServerSentEvent(text, event=event, sep="\n").encode().decode("utf-8")
 
 
 async def api_stream_events(stream: OpenedStream, include_hits: bool) -> AsyncIterator[str]:

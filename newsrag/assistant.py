@@ -31,11 +31,12 @@ from newsrag.engines import AnswerEngineError, Draft, ExtractiveEngine, Language
 from newsrag.engines.base import Retrieval
 from newsrag.engines.extractive import short_answer_for
 from newsrag.keyword import Tokenizer
-from newsrag.manifest import MANIFEST_NAME, Manifest
+from newsrag.manifest import Manifest, manifest_stamp
 from newsrag.metadata_answers import metadata_answer
-from newsrag.models import Answer, Filters, Hit
+from newsrag.models import Answer, Filters, Hit, Question, Turn
+from newsrag.question import make_question
 from newsrag.relevance import coverage, evidence_strength, predicate_terms, score_candidates
-from newsrag.retrieval import IndexFacts, QueryError, Retriever, clean_query, make_filters
+from newsrag.retrieval import IndexFacts, Retriever
 from newsrag.sentences import VectorCache
 from newsrag.short_answer import EntityFinder, ShortAnswer, answer_type
 
@@ -60,14 +61,6 @@ CONDENSE_MAX_TOKENS = 96
 # Answer types whose answer is always a named entity or number: without one there is no answer.
 # (A place or a thing may be a phrase: "close to the villages".)
 TYPES_WITH_ENTITIES = frozenset({"person", "number", "money", "percent", "date", "age", "duration"})
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of a conversation."""
-
-    role: Literal["user", "assistant"]
-    content: str
 
 
 @dataclass(frozen=True)
@@ -167,7 +160,7 @@ class Assistant:
             if model is not None and settings.engine != "extractive"
             else None
         )
-        self._undated: tuple[float, int] = (-1.0, 0)
+        self._undated: tuple[int, int] = (-1, 0)
 
     @property
     def llm_engine(self) -> LLMEngine | None:
@@ -200,42 +193,28 @@ class Assistant:
         """What the index holds."""
         return self.retriever.facts()
 
-    def ask(
-        self,
-        question: str,
-        *,
-        history: Sequence[Turn] = (),
-        k: int | None = None,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        as_of: dt.date | None = None,
-    ) -> Answer:
+    def question(self, question: str | Question, **loose: Any) -> Question:
+        """The Question to answer: as given, or built (and checked) from text and keywords.
+
+        The keyword style (history, k, since, until, sources, as_of, engine_options) is kept
+        for callers and tests; it goes through question.make_question like every front-end.
+        """
+        if isinstance(question, Question):
+            if loose:
+                raise TypeError(f"a Question carries its own {', '.join(sorted(loose))}")
+            return question
+        return make_question(question, settings=self.settings, **loose)
+
+    def ask(self, question: str | Question, **loose: Any) -> Answer:
         """Answer a question: a short answer, sentences each cited [n], or a plain refusal."""
-        events = self.ask_stream(
-            question, history=history, k=k, since=since, until=until, sources=sources, as_of=as_of
-        )
-        for event in events:
+        for event in self.ask_stream(question, **loose):
             if event.kind == "answer" and event.answer is not None:
                 return event.answer
         raise AnswerEngineError("the answer stream ended without an answer")  # pragma: no cover
 
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        history: Sequence[Turn] = (),
-        k: int | None = None,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        as_of: dt.date | None = None,
-    ) -> Iterator[StreamEvent]:
+    def ask_stream(self, question: str | Question, **loose: Any) -> Iterator[StreamEvent]:
         """Like ask, as events; bad questions raise QueryError here, before any event."""
-        retrieval = self.retrieve(
-            question, history=history, k=k, since=since, until=until, sources=sources, as_of=as_of
-        )
-        return self.answer_events(retrieval)
+        return self.answer_events(self.retrieve(question, **loose))
 
     def _condenser(self) -> Callable[[str, str], str] | None:
         """The LLM rewrite of a follow-up (None for the extractive engine: rules do it)."""
@@ -251,10 +230,8 @@ class Assistant:
 
     def undated_articles(self) -> int:
         """Articles of the index without a publication date (re-read when the manifest changes)."""
-        path = Path(self.settings.index_dir) / MANIFEST_NAME
-        try:
-            stamp = path.stat().st_mtime
-        except OSError:
+        stamp = manifest_stamp(Path(self.settings.index_dir))
+        if stamp is None:
             return 0
         if stamp != self._undated[0]:
             manifest = Manifest.load(Path(self.settings.index_dir))
@@ -262,25 +239,14 @@ class Assistant:
             self._undated = (stamp, count)
         return self._undated[1]
 
-    def retrieve(
-        self,
-        question: str,
-        *,
-        history: Sequence[Turn] = (),
-        k: int | None = None,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        as_of: dt.date | None = None,
-    ) -> Retrieval:
+    def retrieve(self, question: str | Question, **loose: Any) -> Retrieval:
         """Standalone query, filters, hits and scored sentences (evidence) for a question."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        text = clean_query(question, max_chars=self.settings.max_question_chars)
-        explicit = make_filters(since=since, until=until, sources=sources)
-        limit = self.settings.top_k if k is None else int(k)
-        if not 1 <= limit <= 100:
-            raise QueryError(f"k must be between 1 and 100, not {limit}")
+        asked = self.question(question, **loose)
+        text, history, explicit = asked.text, asked.history, asked.filters
+        limit = self.settings.top_k if asked.k is None else asked.k
+        as_of = asked.as_of
 
         step = time.perf_counter()
         searched_for = chat.standalone_question(
@@ -297,8 +263,9 @@ class Assistant:
         filters = merge_filters(intent, explicit)
         notes = [*intent.effects, *(f"{problem}: ignored" for problem in intent.invalid)]
         asked_on = as_of or dt.date.today()
-        hits = self._search(intent, filters, limit, timings, asked_on)
+        hits = self._search(asked, intent, filters, limit, timings, asked_on)
         prepared = self._prepare(text, searched_for, intent, filters, hits, timings, started, notes)
+        prepared.options = asked.engine_options
         dated_filter = filters.since is not None or filters.until is not None
         if dated_filter:
             undated = self.undated_articles()
@@ -312,19 +279,21 @@ class Assistant:
             unfiltered = Filters(
                 since=explicit.since, until=explicit.until, sources=explicit.sources
             )
-            wider = self._search(intent, unfiltered, limit, timings, asked_on)
+            wider = self._search(asked, intent, unfiltered, limit, timings, asked_on)
             fallback = self._prepare(
                 text, searched_for, intent, unfiltered, wider, timings, started, notes
             )
             if fallback.answerable:
+                fallback.options = asked.engine_options
                 notes.append(
-                    f"nothing {_describe_filters(filters)} answers this: searched all dates instead"
+                    f"nothing ({filters.describe()}) answers this: searched all dates instead"
                 )
                 return fallback
         return prepared
 
     def _search(
         self,
+        asked: Question,
         intent: DateIntent,
         filters: Filters,
         limit: int,
@@ -336,12 +305,13 @@ class Assistant:
         "latest" and event-day boosts over a wider fetch."""
         rerank = intent.prefer_recent or bool(intent.event_dates)
         fetch = min(100, limit * 3) if rerank else limit
+        # The date-free query, already checked: the retriever does not check it again.
+        search = replace(
+            asked, text=intent.query, history=(), filters=filters, k=fetch, as_of=as_of
+        )
         hits = self.retriever.search(
-            intent.query,
-            fetch,
-            filters=filters,
+            search,
             timings=timings,
-            as_of=as_of,
             recency=not intent.event_dates,  # a named day is the date that matters
         )
         if intent.prefer_recent:
@@ -454,7 +424,7 @@ class Assistant:
     def _refusal(self, prepared: Retrieval) -> Answer:
         text = self.prompts.refusal(prepared.question)
         if not prepared.hits and not prepared.filters.is_empty():
-            text += " No article matches the filters " + _describe_filters(prepared.filters) + "."
+            text += f" No article matches the filters ({prepared.filters.describe()})."
         return self._finish(prepared, text=text, refused=True)
 
     def answer_events(self, prepared: Retrieval) -> Iterator[StreamEvent]:
@@ -533,14 +503,3 @@ class _NoModel:
     """Stands in for a model where only the LLM engine's prompt code is used."""
 
     name = "none"
-
-
-def _describe_filters(filters: Filters) -> str:
-    parts = []
-    if filters.since:
-        parts.append(f"since {filters.since.isoformat()}")
-    if filters.until:
-        parts.append(f"until {filters.until.isoformat()}")
-    if filters.sources:
-        parts.append("from " + ", ".join(filters.sources))
-    return "(" + "; ".join(parts) + ")"

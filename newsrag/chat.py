@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from newsrag.answering import strip_markers, word_set
-
-if TYPE_CHECKING:
-    from newsrag.assistant import Assistant
-    from newsrag.models import Answer
 
 PERSON_PRONOUNS = {"he": "", "him": "", "she": "", "his": "'s", "hers": "'s"}
 THING_PRONOUNS = ("they", "them", "it", "these", "those", "this")
@@ -309,88 +305,3 @@ def standalone_question(
         if 3 <= len(line) <= MAX_CONDENSED_CHARS and not echoed:
             return line
     return rewrite_follow_up(question, history)
-
-
-class ChatSession:
-    """A conversation with the assistant: keeps the turns, asks with history."""
-
-    def __init__(self, assistant: Assistant) -> None:
-        self.assistant = assistant
-        self.history: list[TurnLike] = []
-
-    def ask(self, question: str, **options: object) -> Answer:
-        """Answer a question in the context of the conversation so far, and remember both turns."""
-        from newsrag.assistant import Turn
-
-        answer = self.assistant.ask(question, history=tuple(self.history), **options)  # type: ignore[arg-type]
-        # The standalone query, not the raw follow-up: the next rewrite can build on it.
-        self.history += [
-            Turn("user", answer.searched_for or question),
-            Turn("assistant", answer.text),
-        ]
-        return answer
-
-    def reset(self) -> None:
-        """Forget the conversation."""
-        self.history.clear()
-
-
-def render_answer_text(answer: Answer, *, show_hits: int = 3) -> str:
-    """Plain-text form of an answer for a terminal: text, searched-for, filters, sources."""
-    lines = [answer.text]
-    flagged = [sentence for sentence in answer.sentences if not sentence.supported]
-    for sentence in flagged:
-        reason = "no citation" if not sentence.citations else "weakly supported by its citation"
-        lines.append(f"  (check: {reason}: {strip_markers(sentence.text)[:80]})")
-    if answer.searched_for and answer.searched_for != answer.question:
-        lines.append(f"(searched for: {answer.searched_for})")
-    if not answer.filters.is_empty():
-        described = answer.filters.to_dict()
-        parts = [f"{key} {value}" for key, value in described.items() if value]
-        lines.append("(filters: " + "; ".join(parts) + ")")
-    lines += [f"(note: {note})" for note in answer.notes]
-    if answer.citations:
-        lines.append("")
-        lines.append(render_sources(answer))
-    elif answer.refused and answer.hits:
-        lines.append("")
-        lines.append("Closest passages:")
-        for hit in answer.hits[:show_hits]:
-            facts = ", ".join(
-                part for part in (hit.article.source, hit.article.date or "undated") if part
-            )
-            passage = " ".join(hit.chunk.text.split())
-            lines.append(f"- {hit.article.title} — {facts}")
-            lines.append(f"    {passage[:240]}{'…' if len(passage) > 240 else ''}")
-    return "\n".join(lines)
-
-
-OPENING_QUOTES = '"“„«‘'
-CLOSING_QUOTES = '"”»’'
-QUOTE_MARKS = set('"“”„«»')
-
-
-def quoted(text: str) -> str:
-    """Text in quotation marks, once: a quote already in its own marks is left as it is, and one
-    with quotation marks inside gets single marks around it (nested quotes), never doubled ones."""
-    line = " ".join(text.split())
-    inner = line[1:-1]
-    if line[:1] in OPENING_QUOTES and line[-1:] in CLOSING_QUOTES and not set(inner) & QUOTE_MARKS:
-        return line
-    if set(line) & QUOTE_MARKS:
-        return f"‘{line}’"
-    return f"“{line}”"
-
-
-def render_sources(answer: Answer) -> str:
-    """The "Sources:" block of an answer: number, title, outlet, date, URL and quote ("" if none)."""
-    if not answer.citations:
-        return ""
-    lines = ["Sources:"]
-    for citation in answer.citations:
-        facts = ", ".join(part for part in (citation.source, citation.date or "undated") if part)
-        lines.append(f"[{citation.number}] {citation.title} — {facts}")
-        if citation.url:
-            lines.append(f"    {citation.url}")
-        lines.append(f"    {quoted(citation.quote)}")
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`newsrag chat`: a terminal conversation with line editing, history, slash commands, wrapping."""
+"""`newsrag chat`: the conversation (ChatSession), line editing, history, slash commands, wrapping."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newsrag.chat import ChatSession, render_answer_text, render_sources
+from newsrag.answer_text import render_answer_text, render_sources
+from newsrag.models import Answer, Turn
+
+if TYPE_CHECKING:
+    from newsrag.assistant import Assistant
 
 PROMPT = "you> "
 HISTORY_LENGTH = 1000
@@ -25,6 +29,28 @@ HELP = """Type a question; follow-ups keep the context ("What did he say about D
 /help           this list
 /quit           leave (also Ctrl-D; Ctrl-C leaves with exit status 130)
 Up/down arrows recall earlier lines (kept between sessions); left/right and Ctrl-A/E edit."""
+
+
+class ChatSession:
+    """A conversation with the assistant: keeps the turns, asks with history."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.history: list[Turn] = []
+
+    def ask(self, question: str, **options: object) -> Answer:
+        """Answer a question in the context of the conversation so far, and remember both turns."""
+        answer = self.assistant.ask(question, history=tuple(self.history), **options)
+        # The standalone query, not the raw follow-up: the next rewrite can build on it.
+        self.history += [
+            Turn("user", answer.searched_for or question),
+            Turn("assistant", answer.text),
+        ]
+        return answer
+
+    def reset(self) -> None:
+        """Forget the conversation."""
+        self.history.clear()
 
 
 def terminal_width() -> int:

@@ -13,12 +13,17 @@ from typing import Any
 from newsrag.articles import iter_corpus
 from newsrag.config import Settings
 from newsrag.embedding import model_identity
-from newsrag.index_health import generation_matches, good_vectors, incomplete_articles
-from newsrag.keyword import KEYWORD_SUBDIR, KeywordIndex, KeywordIndexError
-from newsrag.manifest import MANIFEST_NAME, Manifest, ManifestError, ingest_lock
-from newsrag.store import CHROMA_SUBDIR, StoreError, StoreMissingError, VectorStore
+from newsrag.index import (
+    IndexLayout,
+    generation_matches,
+    good_vectors,
+    incomplete_articles,
+    leftover_paths,
+)
+from newsrag.keyword import KeywordIndex, KeywordIndexError
+from newsrag.manifest import Manifest, ManifestError, ingest_lock
+from newsrag.store import StoreError, StoreMissingError, VectorStore
 
-BROKEN_MANIFEST_NAME = MANIFEST_NAME + ".broken"
 REPAIR_HINT = "`newsrag check --repair`"
 EXAMPLES = 3  # ids named in a message
 
@@ -146,7 +151,7 @@ def _inspect(settings: Settings, corpus: Sequence[Path] | None) -> _State:
             )
     _inspect_store(settings, state)
     _inspect_keyword(index_dir, state)
-    if state.manifest is not None and not (index_dir / MANIFEST_NAME).exists():
+    if state.manifest is not None and not IndexLayout(index_dir).manifest.exists():
         if state.store_ids or state.keyword_ids:
             # Without a manifest no chunk can be judged an orphan: ingest rebuilds it, reusing them.
             state.add(
@@ -308,31 +313,8 @@ def _compare_corpus(
         )
 
 
-def _leftover_paths(index_dir: Path) -> list[Path]:
-    root = index_dir / KEYWORD_SUBDIR
-    found = [path for path in (index_dir / (MANIFEST_NAME + ".tmp"), root / "current.tmp")]
-    found = [path for path in found if path.exists()]
-    try:
-        current = (root / "current").read_text(encoding="utf-8").strip()
-    except OSError:
-        return found
-    # The current generation and the one before it (readers may still load it) are in use.
-    previous = _generation_number(current) - 1
-    return found + sorted(
-        path
-        for path in root.glob("gen-*")
-        if path.name != current and _generation_number(path.name) != previous
-    )
-
-
-def _generation_number(name: str) -> int:
-    """gen-000012[-suffix] -> 12; -1 for any other name."""
-    parts = name.split("-")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
-
-
 def _find_leftovers(index_dir: Path, state: _State) -> None:
-    leftovers = _leftover_paths(index_dir)
+    leftovers = leftover_paths(index_dir)
     if leftovers:
         state.add(
             "leftover_files",
@@ -352,8 +334,8 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
         return  # only an ingest can rebuild the manifest
     if state.manifest is None:
         # Keep the vectors: without a manifest no chunk can be judged an orphan; ingest reuses them.
-        broken = index_dir / BROKEN_MANIFEST_NAME
-        os.replace(index_dir / MANIFEST_NAME, broken)
+        broken = IndexLayout(index_dir).broken_manifest
+        os.replace(IndexLayout(index_dir).manifest, broken)
         repairs.append(
             f"moved the unreadable manifest to {broken}; run `newsrag ingest` to rebuild it "
             "(stored vectors are reused), or `newsrag ingest --rebuild` if the index was built "
@@ -361,11 +343,11 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
         )
         return
     if state.store_damaged:
-        shutil.rmtree(index_dir / CHROMA_SUBDIR)
-        repairs.append(f"removed the damaged Chroma folder {index_dir / CHROMA_SUBDIR}")
+        shutil.rmtree(IndexLayout(index_dir).chroma)
+        repairs.append(f"removed the damaged Chroma folder {IndexLayout(index_dir).chroma}")
     if state.keyword_damaged:
-        shutil.rmtree(index_dir / KEYWORD_SUBDIR)
-        repairs.append(f"removed the damaged BM25 folder {index_dir / KEYWORD_SUBDIR}")
+        shutil.rmtree(IndexLayout(index_dir).keyword)
+        repairs.append(f"removed the damaged BM25 folder {IndexLayout(index_dir).keyword}")
     if state.store_damaged or state.keyword_damaged:
         state = _inspect(settings, None)
     manifest = state.manifest
@@ -384,13 +366,13 @@ def _repair(settings: Settings, state: _State, repairs: list[str]) -> None:
             f"({_examples(dropped)}): run `newsrag ingest` to index them again"
         )
     expected = {chunk for record in manifest.articles.values() for chunk in record.chunk_ids}
-    if store is None and (index_dir / CHROMA_SUBDIR).exists():
+    if store is None and IndexLayout(index_dir).chroma.exists():
         store = VectorStore.open(settings=settings, create=True)
     if store is not None:
         _keep_spare_vectors(index_dir, manifest, expected, store, repairs)
     if store is not None or keyword.root.exists():
         _remove_all_orphans(expected, set(manifest.spare_chunks), store, keyword, repairs)
-    for path in _leftover_paths(index_dir):
+    for path in leftover_paths(index_dir):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -11,6 +11,7 @@ import typer
 
 from newsrag.cli_help import FlagsAsFlags, describe_settings_error
 from newsrag.config import Settings
+from newsrag.errors import EXIT_ENGINE, EXIT_INDEX, EXIT_NOTHING, NewsragError, outcome
 
 app = typer.Typer(
     cls=FlagsAsFlags,
@@ -21,17 +22,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Exit codes, shared by every command.
+# Exit codes, shared by every command (an error's code comes from its class: errors.py).
 EXIT_OK = 0
 EXIT_SKIPPED = 1  # --strict and something was skipped
-EXIT_NOTHING = 2  # nothing could be read, or bad arguments
-EXIT_INDEX = 3  # index missing, locked, built with another model, store unreachable
+__all__ = ["EXIT_ENGINE", "EXIT_INDEX", "EXIT_NOTHING", "EXIT_OK", "EXIT_SKIPPED", "app", "main"]
 
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def fail_for(error: NewsragError) -> typer.Exit:
+    """Print the error's one line and return the Exit its class maps to (docs/errors.md)."""
+    found = outcome(error)
+    assert found is not None  # a NewsragError always has an outcome
+    return fail(found.message, found.exit_code)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -50,6 +57,13 @@ IndexOption = Annotated[
     typer.Option("--index", help="Index folder (default: NEWSRAG_INDEX_DIR or index/)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+# The question's filters, the same on search, ask and chat (make_question checks them).
+SinceOption = Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")]
+UntilOption = Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")]
+SourceOption = Annotated[
+    list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
+]
+AnswerKOption = Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")]
 
 
 @app.command()
@@ -89,8 +103,6 @@ def ingest(
     3 index problem (locked by another ingest, other model, store unreachable).
     """
     from newsrag.ingest import ingest as run_ingest
-    from newsrag.manifest import IngestLockedError, ManifestError
-    from newsrag.store import StoreError
 
     settings = load_settings(index_dir=index)
     fetched_skips: list[Any] = []
@@ -120,8 +132,8 @@ def ingest(
         report = run_ingest(
             targets, settings=settings, prune=prune, rebuild=rebuild, progress=not quiet
         )
-    except (IngestLockedError, ManifestError, StoreError) as error:
-        raise fail(str(error), EXIT_INDEX) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
     for item in report.warnings:
         typer.echo(f"warning: {item.message()}", err=True)
     for item in report.skipped:
@@ -156,8 +168,6 @@ def watch(
     """
     from newsrag.embedding import Embedder
     from newsrag.feeds import watch as run_watch
-    from newsrag.manifest import ManifestError
-    from newsrag.store import StoreError
 
     settings = load_settings(index_dir=index)
     embedder = Embedder.load(settings=settings)  # once, not per run
@@ -170,33 +180,29 @@ def watch(
             log=lambda line: typer.echo(line),
             embedder=embedder,
         )
-    except (ManifestError, StoreError) as error:
-        raise fail(str(error), EXIT_INDEX) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
 
 def open_retriever(settings: Settings) -> Any:
     """Open the retriever or exit with a one-line reason."""
-    from newsrag.manifest import ManifestError
-    from newsrag.retrieval import IndexMissingError, Retriever
-    from newsrag.store import StoreError
+    from newsrag.retrieval import Retriever
 
     try:
         return Retriever.open(settings)
-    except (IndexMissingError, ManifestError, StoreError) as error:
-        raise fail(str(error), EXIT_INDEX) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
 
 
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int | None, typer.Option("-k", "--k", help="Number of passages.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
     as_of: Annotated[
         str | None,
@@ -210,8 +216,6 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Print the best-matching passages with title, outlet, date and score."""
-    from newsrag.retrieval import QueryError
-    from newsrag.store import StoreError
 
     if mode not in ("hybrid", "dense", "keyword"):
         raise fail(f"--mode must be hybrid, dense or keyword, not {mode!r}", EXIT_NOTHING)
@@ -228,10 +232,8 @@ def search(
             as_of=as_of,
             explain=explain,
         )
-    except QueryError as error:
-        raise fail(str(error), EXIT_NOTHING) from error
-    except StoreError as error:
-        raise fail(str(error), EXIT_INDEX) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
     if as_json:
         typer.echo(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return
@@ -309,18 +311,13 @@ def serve(
 
     Exit codes: 2 refused settings (public address without NEWSRAG_API_KEY); 3 index problem.
     """
-    from newsrag.manifest import ManifestError
-    from newsrag.retrieval import IndexMissingError
-    from newsrag.server import ServeConfigError, run_server
-    from newsrag.store import StoreError
+    from newsrag.server import run_server
 
     settings = load_settings(index_dir=index, host=host, port=port)
     try:
         run_server(settings, api_only=api_only)
-    except ServeConfigError as error:
-        raise fail(str(error), EXIT_NOTHING) from error
-    except (IndexMissingError, ManifestError, StoreError) as error:
-        raise fail(str(error), EXIT_INDEX) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
 
 
 @app.command()
@@ -340,7 +337,6 @@ def check(
     Exit codes: 0 consistent; 1 problems found (or left after --repair); 3 an ingest is running.
     """
     from newsrag.check import check_index
-    from newsrag.manifest import IngestLockedError
 
     settings = load_settings(index_dir=index)
     missing = [str(path) for path in paths or [] if not path.exists()]
@@ -348,8 +344,8 @@ def check(
         raise fail(f"no such file or folder: {', '.join(missing)}", EXIT_NOTHING)
     try:
         report = check_index(settings, repair=repair, corpus=paths or None)
-    except IngestLockedError as error:
-        raise fail(str(error), EXIT_INDEX) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -426,17 +422,13 @@ def eval_command(
     """Run golden questions: pass/fail per question, metrics and gates; reports for CI.
 
     Exit codes: 0 every gate holds; 1 a gate failed (named on stderr); 2 bad golden file or
-    arguments; 3 index problem.
+    arguments; 3 index problem; 4 the LLM engine cannot be reached.
     """
     from dataclasses import replace
 
     from newsrag import evaluation, evaluation_report
-    from newsrag.assistant import AnswerEngineError, Assistant
+    from newsrag.assistant import Assistant
     from newsrag.goldens import GoldenFileError, load_goldens, parse_gate_option, select
-    from newsrag.manifest import ManifestError
-    from newsrag.prompts import PromptError
-    from newsrag.retrieval import IndexMissingError
-    from newsrag.store import StoreError
 
     if retrieval not in (None, "assistant", "question"):
         raise fail(f"--retrieval must be assistant or question, not {retrieval!r}", EXIT_NOTHING)
@@ -458,10 +450,8 @@ def eval_command(
         raise fail(f"no golden in {goldens} has the tag(s) {', '.join(tag or [])}", EXIT_NOTHING)
     try:
         assistant = Assistant.open(settings)
-    except (IndexMissingError, ManifestError, StoreError) as error:
-        raise fail(str(error), EXIT_INDEX) from error
-    except (PromptError, AnswerEngineError) as error:
-        raise fail(str(error), EXIT_NOTHING) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
 
     def progress(position: int, total: int, result: dict[str, Any]) -> None:
         verdict = "PASS" if result["passed"] else "FAIL"
@@ -492,8 +482,6 @@ def eval_command(
         raise typer.Exit(EXIT_GATE_FAILED)
 
 
-EXIT_ENGINE = 4  # ask/chat: the LLM endpoint is down, failing or too slow
-
 EngineOption = Annotated[
     str | None,
     typer.Option("--engine", help="extractive, openai or ollama (default: NEWSRAG_ENGINE)."),
@@ -503,13 +491,12 @@ EngineOption = Annotated[
 def open_assistant(settings: Settings) -> Any:
     """Open the index and the answer engine or exit with a one-line reason."""
     from newsrag.assistant import Assistant
-    from newsrag.prompts import PromptError
 
     retriever = open_retriever(settings)
     try:
         return Assistant.open(settings, retriever=retriever)
-    except PromptError as error:
-        raise fail(str(error), EXIT_NOTHING) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
 
 
 def _as_of_date(value: str | None) -> Any:
@@ -526,12 +513,10 @@ def _as_of_date(value: str | None) -> Any:
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    k: Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
-    ] = None,
+    k: AnswerKOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Read 'last week' etc. from YYYY-MM-DD.")
     ] = None,
@@ -544,19 +529,15 @@ def ask(
     Exit codes: 0 answered or refused; 2 bad question or option; 3 index problem;
     4 the LLM endpoint is down, failing or too slow.
     """
-    from newsrag.assistant import AnswerEngineError
-    from newsrag.chat import render_answer_text
-    from newsrag.retrieval import QueryError
+    from newsrag.answer_text import render_answer_text
 
     settings = load_settings(index_dir=index, engine=engine)
     day = _as_of_date(as_of)
     assistant = open_assistant(settings)
     try:
         answer = assistant.ask(question, k=k, since=since, until=until, sources=source, as_of=day)
-    except QueryError as error:
-        raise fail(str(error), EXIT_NOTHING) from error
-    except AnswerEngineError as error:
-        raise fail(str(error), EXIT_ENGINE) from error
+    except NewsragError as error:
+        raise fail_for(error) from error
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -570,12 +551,10 @@ def ask(
 
 @app.command()
 def chat(
-    k: Annotated[int | None, typer.Option("-k", "--k", help="Passages to answer from.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only articles on/after YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option(help="Only articles on/before YYYY-MM-DD.")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only this outlet (repeatable).")
-    ] = None,
+    k: AnswerKOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
     engine: EngineOption = None,
     index: IndexOption = None,
 ) -> None:
@@ -586,10 +565,7 @@ def chat(
     """
     import datetime as dt
 
-    from newsrag.assistant import AnswerEngineError
-    from newsrag.chat import ChatSession
-    from newsrag.chat_terminal import run_chat
-    from newsrag.retrieval import QueryError
+    from newsrag.chat_terminal import ChatSession, run_chat
 
     settings = load_settings(index_dir=index, engine=engine)
     days: dict[str, dt.date | None] = {}
@@ -602,7 +578,7 @@ def chat(
     history = Path(settings.chat_history_file).expanduser() if settings.chat_history_file else None
     run_chat(
         session,
-        errors=(QueryError, AnswerEngineError),
+        errors=(NewsragError,),
         history_file=history,
         k=k,
         sources=source,
@@ -611,8 +587,11 @@ def chat(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="newsrag")
+    """Console-script entry point; a newsrag error no command caught is still one line."""
+    try:
+        app(prog_name="newsrag")
+    except NewsragError as error:
+        sys.exit(fail_for(error).exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

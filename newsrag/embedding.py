@@ -22,6 +22,7 @@ from newsrag.chunking import (
     untruncated_copy,
 )
 from newsrag.config import DEFAULT_MODEL, Settings
+from newsrag.errors import EngineUnavailableError
 from newsrag.models import Chunk
 
 if TYPE_CHECKING:
@@ -37,8 +38,10 @@ STATIC_SIF = 1e-4
 SMALL_INPUT_CHARS = 1500  # below this a model call runs on one thread (see _threads_for)
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(EngineUnavailableError, RuntimeError):
     """The embedding model cannot be loaded (missing package, bad name or path)."""
+
+    hint = "check NEWSRAG_EMBEDDING_MODEL"
 
 
 def resolve_model_path(name: str) -> str:

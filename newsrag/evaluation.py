@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from newsrag.answering import strip_markers
 from newsrag.goldens import Gate, Golden, GoldenSet, canonical_metric, fold
 from newsrag.models import Answer, Filters, Hit
+from newsrag.stopwords import EVALUATION_STOPWORDS
 
 if TYPE_CHECKING:
     from newsrag.assistant import Assistant
@@ -30,46 +31,6 @@ REPORT_FORMAT = "newsrag-eval/1"
 RECALL_KS = (1, 3, 5, 10)
 SUPPORT_COVERAGE = 0.5  # share of a sentence's content words its cited passage must hold
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "that",
-        "with",
-        "from",
-        "this",
-        "was",
-        "were",
-        "has",
-        "have",
-        "had",
-        "are",
-        "its",
-        "his",
-        "her",
-        "their",
-        "they",
-        "them",
-        "said",
-        "says",
-        "but",
-        "not",
-        "who",
-        "what",
-        "when",
-        "where",
-        "which",
-        "how",
-        "been",
-        "will",
-        "would",
-        "into",
-        "about",
-        "than",
-        "also",
-    ]
-)
 
 
 # --- the metric functions shared with bench/ ----------------------------------------------------
@@ -121,7 +82,7 @@ def content_words(text: str) -> set[str]:
     return {
         word
         for word in (match.group(0).casefold() for match in _WORD.finditer(text))
-        if len(word) >= 3 and word not in _STOPWORDS
+        if len(word) >= 3 and word not in EVALUATION_STOPWORDS
     }
 
 

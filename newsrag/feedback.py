@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from newsrag.config import Settings
+from newsrag.errors import InputError
 from newsrag.models import Answer
 
 FEEDBACK_NAME = "feedback.jsonl"
@@ -32,8 +33,10 @@ Rating = Literal["up", "down"]
 _WRITE_LOCK = threading.Lock()
 
 
-class FeedbackError(ValueError):
+class FeedbackError(InputError, ValueError):
     """Feedback that cannot be stored; the message says what to change."""
+
+    hint = "change the feedback as the message says"
 
 
 @dataclass(frozen=True)

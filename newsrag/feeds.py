@@ -25,6 +25,7 @@ import httpx
 from newsrag.article_metadata import host_of, parse_date
 from newsrag.articles import Skipped
 from newsrag.config import Settings
+from newsrag.errors import NewsragError
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,11 @@ USER_AGENT = "newsrag/0.1 (+https://github.com/; news archive ingest)"
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
-class FetchError(RuntimeError):
+class FetchError(NewsragError, RuntimeError):
     """A URL that could not be fetched or read; the message says why."""
+
+    http_status, api_code = 502, "fetch_failed"
+    hint = "check the URL and that the site answers"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from newsrag.errors import InputError
+
 # Metric name -> (higher is better, what it measures). `answer_recall@K` works for any K.
 METRICS: dict[str, tuple[bool, str]] = {
     "pass_rate": (True, "share of goldens whose checks all pass"),
@@ -46,8 +48,10 @@ ENTRY_FIELDS = {
 TOP_FIELDS = {"thresholds", "goldens"}
 
 
-class GoldenFileError(ValueError):
+class GoldenFileError(InputError, ValueError):
     """A malformed golden or question file; the message names file, entry, line and field."""
+
+    hint = "fix the file at the line and field named"
 
 
 def metric_direction(name: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -10,23 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from newsrag.articles import Skipped, iter_corpus
 from newsrag.chunking import Chunker, PassageSignature, chunk_stream, embed_text_for
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, GroupEmbedder, StoredVector, model_identity
-from newsrag.index_health import incomplete_articles, remove_orphans
-from newsrag.keyword import KEYWORD_SUBDIR, KeywordDocument, KeywordIndex
+from newsrag.index import incomplete_articles, remove_orphans, wipe_index
+from newsrag.keyword import KeywordDocument, KeywordIndex
 from newsrag.manifest import (
-    MANIFEST_NAME,
     ArticleRecord,
     Manifest,
     pause_for_tests,
 )
 from newsrag.models import Article, ArticleMeta, Chunk
-from newsrag.scale_out import ingest_guard, publish_manifest, reset_server_index
-from newsrag.store import CHROMA_SUBDIR, VectorStore, date_as_int, source_key
+from newsrag.scale_out import ingest_guard, publish_manifest
+from newsrag.store import VectorStore, date_as_int, source_key
 
 # Chunks embedded and written per store round trip: big enough to sort by length, small enough to
 # make progress durable (an interrupted ingest resumes from what was written).
@@ -99,19 +95,6 @@ class IngestReport:
             "embed_seconds": round(self.embed_seconds, 3),
             "chunks_per_second": round(self.chunks_per_second, 2),
         }
-
-
-def wipe_index(*, settings: Settings) -> None:
-    """Delete everything the index holds (for --rebuild)."""
-    index_dir = Path(settings.index_dir)
-    if settings.chroma_host:
-        store = VectorStore.open(settings=settings)
-        store.client.delete_collection(settings.collection)
-        reset_server_index(settings)
-    else:
-        shutil.rmtree(index_dir / CHROMA_SUBDIR, ignore_errors=True)
-    shutil.rmtree(index_dir / KEYWORD_SUBDIR, ignore_errors=True)
-    (index_dir / MANIFEST_NAME).unlink(missing_ok=True)
 
 
 def ingest(
@@ -389,30 +372,10 @@ class _GroupWriter:
 
 def _stored_vectors(store: VectorStore, chunk_ids: list[str]) -> dict[str, StoredVector]:
     """Embed text and vector of stored chunks: dedupe reads them back instead of embedding."""
-    found: dict[str, StoredVector] = {}
-    for begin in range(0, len(chunk_ids), store.max_batch):
-        result = store.collection.get(
-            ids=chunk_ids[begin : begin + store.max_batch],
-            include=["embeddings", "documents", "metadatas"],
-        )
-        embeddings = result["embeddings"] if result["embeddings"] is not None else []
-        for chunk_id, document, metadata, vector in zip(
-            result["ids"],
-            result["documents"] or [],
-            result["metadatas"] or [],
-            embeddings,
-            strict=False,
-        ):
-            meta = dict(metadata or {})
-            header = ArticleMeta(
-                id=str(meta.get("article_id", "")),
-                title=str(meta.get("title", "")),
-                date=str(meta.get("date") or "") or None,
-                source=str(meta.get("source", "")),
-            )
-            text = embed_text_for(header, document or "")
-            found[chunk_id] = (text, np.asarray(vector, dtype=np.float32))
-    return found
+    return {
+        chunk_id: (embed_text_for(stored.article, stored.chunk.text), vector)
+        for chunk_id, (stored, vector) in store.get_with_vectors(chunk_ids).items()
+    }
 
 
 def _delete_stale(store: VectorStore, article_ids: list[str], keep: set[str]) -> None:

@@ -18,145 +18,12 @@ from typing import Any
 import numpy as np
 
 from newsrag.models import Filters
+from newsrag.stopwords import STOPWORDS
 from newsrag.store import StoreError
 
 KEYWORD_SUBDIR = "keyword"
 TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 MAX_QUERY_TOKENS = 256
-# A small English stop list: words that carry no topic, dropped from documents and queries alike.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "s",
-        "t",
-        "don",
-    ]
-)
 
 
 class KeywordIndexError(StoreError):
@@ -420,13 +287,13 @@ class KeywordIndex:
         if filters is None or filters.is_empty():
             return None
         mask = np.ones(len(self._chunk_ids), dtype=bool)
-        if filters.since is not None:
-            mask &= self._dates >= int(filters.since.strftime("%Y%m%d"))
-        if filters.until is not None:
-            mask &= (self._dates <= int(filters.until.strftime("%Y%m%d"))) & (self._dates > 0)
+        since, until = filters.date_bounds()
+        if since is not None:
+            mask &= self._dates >= since
+        if until is not None:
+            mask &= (self._dates <= until) & (self._dates > 0)
         if filters.sources:
-            wanted = {" ".join(name.casefold().split()) for name in filters.sources}
-            mask &= np.isin(self._sources, list(wanted))
+            mask &= np.isin(self._sources, filters.source_keys())
         return mask
 
     # ---- read-only helpers for ranking (newsrag/ranking.py) ---------------------------------

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from newsrag.articles import SUPPORTED_SUFFIXES, Skipped, read_file
 from newsrag.config import Settings
+from newsrag.errors import InputError
 from newsrag.keyword import KeywordIndex
 from newsrag.manifest import IngestLockedError, Manifest
 from newsrag.models import Article
@@ -39,8 +40,10 @@ LOCK_WAIT_SECONDS = 900  # how long an upload waits for another process's ingest
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
-class LibraryError(ValueError):
+class LibraryError(InputError, ValueError):
     """A library action that cannot be done; the message says why and what to do."""
+
+    hint = "do what the message says"
 
 
 @dataclass(frozen=True)

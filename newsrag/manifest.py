@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsrag.errors import EXIT_INDEX, IndexUnavailableError, NewsragError
+
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "ingest.lock"
 FORMAT_VERSION = 1
@@ -37,16 +39,21 @@ def pause_for_tests(stage: str) -> None:
     time.sleep(float(os.environ.get("NEWSRAG_TEST_PAUSE_SECONDS", "600")))
 
 
-class ManifestError(RuntimeError):
+class ManifestError(IndexUnavailableError, RuntimeError):
     """The manifest is unreadable or belongs to an incompatible index."""
+
+    hint = "run `newsrag check --repair`, or `newsrag ingest --rebuild`"
 
 
 class ModelMismatchError(ManifestError):
     """The index was built with another embedding model than the settings ask for."""
 
 
-class IngestLockedError(RuntimeError):
+class IngestLockedError(NewsragError, RuntimeError):
     """Another process is ingesting into the same index."""
+
+    exit_code, http_status, api_code = EXIT_INDEX, 409, "ingest_running"
+    hint = "wait for the other ingest to finish"
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,14 @@ class Manifest:
             os.fsync(handle.fileno())
         pause_for_tests("manifest")
         os.replace(temporary, folder / MANIFEST_NAME)
+
+
+def manifest_stamp(index_dir: Path) -> int | None:
+    """The manifest's mtime in ns (written last by every ingest: a change means "reload"); None if absent."""
+    try:
+        return (Path(index_dir) / MANIFEST_NAME).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _process_start(pid: int) -> str:

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 def content_hash(text: str) -> str:
     """Return a short, stable hex digest of text (sha256, 16 hex chars)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def date_as_int(date: str | None) -> int:
+    """ISO date -> YYYYMMDD int for range filters; 0 when undated (excluded by any date filter)."""
+    if not date:
+        return 0
+    try:
+        return int(date[:10].replace("-", ""))
+    except ValueError:
+        return 0
+
+
+def source_key(source: str) -> str:
+    """Case-folded outlet name used for source filters."""
+    return " ".join(source.casefold().split())
 
 
 @dataclass(frozen=True)
@@ -110,9 +126,45 @@ class Filters:
     until: dt.date | None = None
     sources: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Filters:
+        """Filters in normal form: outlet names stripped, empty ones dropped."""
+        names = tuple(name.strip() for name in (sources or ()) if name and name.strip())
+        return cls(since=since, until=until, sources=names)
+
     def is_empty(self) -> bool:
         """True when nothing is filtered."""
         return self.since is None and self.until is None and not self.sources
+
+    def date_bounds(self) -> tuple[int | None, int | None]:
+        """(since, until) as YYYYMMDD ints, the form the store and BM25 keep dates in."""
+        return (
+            int(self.since.strftime("%Y%m%d")) if self.since is not None else None,
+            int(self.until.strftime("%Y%m%d")) if self.until is not None else None,
+        )
+
+    def source_keys(self) -> list[str]:
+        """The outlets as stored keys (source_key: case and spacing folded), in order, once each."""
+        return list(dict.fromkeys(source_key(name) for name in self.sources))
+
+    def describe(self) -> str:
+        """One line naming the date range and outlets ("since 2019-01-01 · Kurdistan 24")."""
+        if self.since and self.until:
+            dates = f"{self.since.isoformat()} to {self.until.isoformat()}"
+        elif self.since:
+            dates = f"since {self.since.isoformat()}"
+        elif self.until:
+            dates = f"until {self.until.isoformat()}"
+        else:
+            dates = ""
+        parts = [part for part in (dates, ", ".join(self.sources)) if part]
+        return " · ".join(parts) or "any date · all outlets"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -121,6 +173,31 @@ class Filters:
             "until": self.until.isoformat() if self.until else None,
             "sources": list(self.sources),
         }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as every front-end asks it, validated once (question.make_question).
+
+    text is cleaned; k is None (the settings' top_k) or 1..100; filters are in normal form;
+    as_of is the day asked (None: today). engine_options are passed through, as (name, value)
+    pairs, to the answer engine (Retrieval.options); the built-in engines read none yet.
+    """
+
+    text: str
+    history: tuple[Turn, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    k: int | None = None
+    as_of: dt.date | None = None
+    engine_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsrag.errors import EngineUnavailableError
 from newsrag.models import Hit
 
 # name -> (required placeholders, optional placeholders)
@@ -30,8 +31,10 @@ MAX_HISTORY_TURN_CHARS = 600
 _FENCE_MARKER = re.compile(r"<(\s*/?\s*passage)", re.IGNORECASE)
 
 
-class PromptError(ValueError):
+class PromptError(EngineUnavailableError, ValueError):
     """A prompt template is missing or broken; the message names the file and the fix."""
+
+    hint = "fix the template named (NEWSRAG_PROMPTS_DIR)"
 
 
 def resolve_prompts_dir(directory: Path) -> Path:

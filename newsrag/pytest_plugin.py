@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from newsrag.errors import EXIT_PROBLEMS, NewsragError
 from newsrag.goldens import Golden, GoldenFileError, GoldenSet, load_goldens
 
 _STATE = pytest.StashKey[dict[str, Any]]()
@@ -42,8 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = {"assistant": None, "results": {}}
 
 
-class GoldenFailure(AssertionError):
+class GoldenFailure(NewsragError, AssertionError):
     """A golden whose checks failed; carries the evaluation record."""
+
+    exit_code = EXIT_PROBLEMS
+    hint = "read the failed checks of the golden"
 
     def __init__(self, record: dict[str, Any]) -> None:
         super().__init__("golden failed")

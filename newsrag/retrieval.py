@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +12,11 @@ from typing import Any, TypeVar
 from newsrag.chunking import article_id_of
 from newsrag.config import Settings
 from newsrag.embedding import Embedder, model_identity
+from newsrag.errors import IndexUnavailableError
 from newsrag.keyword import KeywordIndex
 from newsrag.manifest import Manifest
-from newsrag.models import Filters, Hit
+from newsrag.models import Filters, Hit, Question
+from newsrag.question import QueryError, as_date, clean_query, make_filters, make_question
 from newsrag.ranking import (
     TermWeight,
     best_sentence_coverage,
@@ -34,15 +35,26 @@ from newsrag.ranking import (
 from newsrag.scale_out import keyword_index, sync_worker_cache
 from newsrag.store import StoredChunk, VectorStore
 
+__all__ = [  # QueryError and the question helpers live in question.py: re-exported for callers
+    "IndexFacts",
+    "IndexMissingError",
+    "QueryError",
+    "Retriever",
+    "as_date",
+    "build_llamaindex_retriever",
+    "cap_per_article",
+    "clean_query",
+    "make_filters",
+    "make_question",
+]
+
 Item = TypeVar("Item")
 
 
-class QueryError(ValueError):
-    """A question or filter that cannot be searched; the message says what to change."""
-
-
-class IndexMissingError(RuntimeError):
+class IndexMissingError(IndexUnavailableError, RuntimeError):
     """There is no index to search yet."""
+
+    hint = "run `newsrag ingest` first"
 
 
 @dataclass(frozen=True)
@@ -72,52 +84,6 @@ class IndexFacts:
             "size_bytes": self.size_bytes,
             "last_ingest": self.last_ingest,
         }
-
-
-def clean_query(query: str, *, max_chars: int) -> str:
-    """Strip control characters and outer whitespace; reject empty or oversized questions."""
-    if not isinstance(query, str):
-        raise QueryError("the question must be text")
-    if len(query) > max_chars:
-        raise QueryError(
-            f"the question is {len(query):,} characters, over the {max_chars:,} limit "
-            "(NEWSRAG_MAX_QUESTION_CHARS): shorten it"
-        )
-    cleaned = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co") else char for char in query
-    )
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise QueryError("the question is empty: type a question about the articles")
-    return cleaned
-
-
-def as_date(value: dt.date | str | None, name: str) -> dt.date | None:
-    """A date from a date or YYYY-MM-DD text (None for nothing); bad text is a QueryError."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError as error:
-        raise QueryError(f"{name} {value!r} is not a date: use YYYY-MM-DD") from error
-
-
-def make_filters(
-    *,
-    since: dt.date | str | None = None,
-    until: dt.date | str | None = None,
-    sources: Sequence[str] | None = None,
-) -> Filters:
-    """Build Filters from loose inputs (ISO strings allowed); since > until is a QueryError."""
-    start, end = as_date(since, "since"), as_date(until, "until")
-    if start and end and start > end:
-        raise QueryError(f"since ({start}) is after until ({end}): swap them")
-    names = tuple(name.strip() for name in (sources or ()) if name and name.strip())
-    return Filters(since=start, until=end, sources=names)
 
 
 def _article_of_hit(hit: Any) -> str:
@@ -201,33 +167,41 @@ class Retriever:
 
     def search(
         self,
-        query: str,
+        query: str | Question,
         k: int | None = None,
         *,
-        since: dt.date | str | None = None,
-        until: dt.date | str | None = None,
-        sources: Sequence[str] | None = None,
-        filters: Filters | None = None,
         timings: dict[str, float] | None = None,
         mode: str = "hybrid",
-        as_of: dt.date | str | None = None,
         recency: bool = True,
         explain: bool = False,
+        **loose: Any,
     ) -> list[Hit]:
-        """Top-k hits for the query: mode 'hybrid' (default), 'dense' or 'keyword'.
+        """Top-k hits for a Question, or for a query with loose since/until/sources/filters/as_of
+        (the keyword style of callers and tests, checked by question.make_question once).
 
-        as_of (the day the question is asked) turns on the soft recency prior unless recency is
-        False or the question names a period of its own; explain fills each Hit.explain.
+        mode is 'hybrid' (default), 'dense' or 'keyword'. The question's as_of (the day it is
+        asked) turns on the soft recency prior unless recency is False or the question names a
+        period of its own; explain fills each Hit.explain.
         """
-        text = clean_query(query, max_chars=self.settings.max_question_chars)
-        limit = self.settings.top_k if k is None else int(k)
-        if limit < 1 or limit > 100:
-            raise QueryError(f"k must be between 1 and 100, not {limit}")
-        if filters is None:
-            filters = make_filters(since=since, until=until, sources=sources)
-        elif filters.since and filters.until and filters.since > filters.until:
-            raise QueryError(f"since ({filters.since}) is after until ({filters.until}): swap them")
-        reference = as_date(as_of, "as_of")
+        if isinstance(query, Question):
+            if loose or k is not None:
+                raise TypeError("a Question carries its own k, filters and as_of")
+            question = query
+        else:
+            question = make_question(query, settings=self.settings, k=k, **loose)
+        return self._search(question, timings=timings, mode=mode, recency=recency, explain=explain)
+
+    def _search(
+        self,
+        question: Question,
+        *,
+        timings: dict[str, float] | None,
+        mode: str,
+        recency: bool,
+        explain: bool,
+    ) -> list[Hit]:
+        text, filters, reference = question.text, question.filters, question.as_of
+        limit = self.settings.top_k if question.k is None else question.k
         # A period of its own ("in 2019") or a date filter: the question is not about "now".
         own_period = bool(filters.since or filters.until) or names_a_period(
             text, reference or dt.date.today()

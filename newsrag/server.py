@@ -52,10 +52,10 @@ from newsrag.api_plumbing import (
     call_blocking,
     client_address,
     install_docs,
-    make_turn,
     open_stream,
 )
 from newsrag.config import Settings
+from newsrag.errors import NewsragError
 from newsrag.scale_out import index_sync_status
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,10 @@ SEARCH_EXAMPLES = {
 }
 
 
-class ServeConfigError(ValueError):
+class ServeConfigError(NewsragError, ValueError):
     """The server cannot start with these settings; the message says what to change."""
+
+    hint = "change the setting named (NEWSRAG_HOST, NEWSRAG_API_KEY)"
 
 
 def is_loopback(host: str) -> bool:
@@ -207,18 +209,6 @@ class Backend:
 # ---- answers and streams ---------------------------------------------------------------------
 
 
-def ask_keywords(request: AskRequest) -> dict[str, Any]:
-    """The keyword arguments of Assistant.ask for this request."""
-    return {
-        "history": [make_turn(turn.role, turn.content) for turn in request.history],
-        "k": request.k,
-        "since": request.since,
-        "until": request.until,
-        "sources": request.sources or None,
-        "as_of": request.as_of,
-    }
-
-
 # ---- app ---------------------------------------------------------------------------------------
 
 
@@ -298,11 +288,7 @@ def create_app(
         timings: dict[str, float] = {}
         hits = await call_blocking(
             retriever.search,
-            request.query,
-            request.k,
-            since=request.since,
-            until=request.until,
-            sources=request.sources or None,
+            request.to_question(retriever.settings),
             timings=timings,
             mode=request.mode,
             explain=request.explain,
@@ -322,9 +308,10 @@ def create_app(
     ) -> AnswerModel:
         """A short answer with [n] citations (429 when every answer slot stays busy)."""
         assistant = await call_blocking(backend.assistant)
+        question = request.to_question(assistant.settings)
         release = await backend.take_answer_slot()
         try:
-            answer = await call_blocking(assistant.ask, request.question, **ask_keywords(request))
+            answer = await call_blocking(assistant.ask, question)
         finally:
             release()
         return answer_model(answer, include_hits=request.include_hits)
@@ -340,8 +327,8 @@ def create_app(
     ) -> StreamingResponse:
         """Server-sent events: `token` events ({"text"}, joining to the answer's text), then one
         `answer` event (the Answer); the short answer is the first token."""
-        await call_blocking(backend.assistant)
-        stream = await open_stream(backend, request.question, ask_keywords(request))
+        assistant = await call_blocking(backend.assistant)
+        stream = await open_stream(backend, request.to_question(assistant.settings))
         return StreamingResponse(
             api_stream_events(stream, request.include_hits),
             media_type="text/event-stream",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,17 +13,30 @@ from typing import Any
 import numpy as np
 
 from newsrag.config import Settings
-from newsrag.models import ArticleMeta, Chunk, Filters
+from newsrag.errors import IndexUnavailableError
+from newsrag.manifest import manifest_stamp
+from newsrag.models import ArticleMeta, Chunk, Filters, date_as_int, source_key
+
+__all__ = [  # date_as_int and source_key live with Filters (models.py): re-exported for callers
+    "CHROMA_SUBDIR",
+    "StoreError",
+    "StoreMissingError",
+    "StoredChunk",
+    "VectorStore",
+    "chunk_metadata",
+    "date_as_int",
+    "source_key",
+    "where_clause",
+]
 
 CHROMA_SUBDIR = "chroma"
 CHROMA_DATABASE = "chroma.sqlite3"
-MANIFEST_FILE = "manifest.json"  # written last by every ingest: its change means "reload vectors"
 # Every chunk carries its article's title: cut here (the manifest keeps the full one, once).
 CHUNK_TITLE_CHARS = 300
 logger = logging.getLogger(__name__)
 
 
-class StoreError(RuntimeError):
+class StoreError(IndexUnavailableError, RuntimeError):
     """The vector store cannot be reached or opened."""
 
 
@@ -37,21 +50,6 @@ class StoredChunk:
 
     chunk: Chunk
     article: ArticleMeta
-
-
-def date_as_int(date: str | None) -> int:
-    """ISO date -> YYYYMMDD int for range filters; 0 when undated (excluded by any date filter)."""
-    if not date:
-        return 0
-    try:
-        return int(date[:10].replace("-", ""))
-    except ValueError:
-        return 0
-
-
-def source_key(source: str) -> str:
-    """Case-folded outlet name used for source filters."""
-    return " ".join(source.casefold().split())
 
 
 def chunk_metadata(chunk: Chunk, article: ArticleMeta) -> dict[str, str | int]:
@@ -78,14 +76,15 @@ def where_clause(filters: Filters | None) -> dict[str, Any] | None:
     if filters is None or filters.is_empty():
         return None
     conditions: list[dict[str, Any]] = []
-    if filters.since is not None:
-        conditions.append({"date_int": {"$gte": int(filters.since.strftime("%Y%m%d"))}})
-    if filters.until is not None:
-        conditions.append({"date_int": {"$lte": int(filters.until.strftime("%Y%m%d"))}})
-    if filters.since is None and filters.until is not None:
+    since, until = filters.date_bounds()
+    if since is not None:
+        conditions.append({"date_int": {"$gte": since}})
+    if until is not None:
+        conditions.append({"date_int": {"$lte": until}})
+    if since is None and until is not None:
         conditions.append({"date_int": {"$gt": 0}})  # undated articles never match a date filter
     if filters.sources:
-        conditions.append({"source_key": {"$in": [source_key(name) for name in filters.sources]}})
+        conditions.append({"source_key": {"$in": filters.source_keys()}})
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
@@ -118,10 +117,10 @@ def _private_client(chromadb: Any, path: Path, chroma_settings: Any) -> Any:
     from chromadb.api.shared_system_client import SharedSystemClient
 
     # Chroma shares one System per path in a process, and that System's in-memory vector index
-    # never sees writes made by other processes: forget the shared one (clients already made
-    # keep theirs) so this store starts from the disk.
-    SharedSystemClient._identifier_to_system.pop(str(path), None)
-    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    # never sees writes made by other processes: clear the shared cache (its public API; clients
+    # already made keep the System they hold) so this store starts from the disk. It clears every
+    # path, which costs nothing here: every VectorStore.open makes its own System anyway.
+    SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
@@ -190,10 +189,7 @@ class VectorStore:
     def _manifest_stamp(self) -> int | None:
         if self.settings.chroma_host:
             return None  # a server keeps one up-to-date index for every client
-        try:
-            return (Path(self.settings.index_dir) / MANIFEST_FILE).stat().st_mtime_ns
-        except OSError:
-            return None
+        return manifest_stamp(Path(self.settings.index_dir))
 
     def refresh_if_changed(self) -> bool:
         """Reopen the local store when an ingest (any process) finished since it was opened."""
@@ -277,6 +273,38 @@ class VectorStore:
             result = self.collection.get(include=[], limit=self.max_batch, offset=offset)
             ids.extend(result["ids"])
         return ids
+
+    def drop_collection(self) -> None:
+        """Delete the whole collection (ingest --rebuild on a Chroma server)."""
+        self.client.delete_collection(self.settings.collection)
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunk ids (missing ids are left out)."""
+        return {chunk_id: vector for chunk_id, (_, vector) in self._with_vectors(chunk_ids, [])}
+
+    def get_with_vectors(
+        self, chunk_ids: Sequence[str]
+    ) -> dict[str, tuple[StoredChunk, np.ndarray]]:
+        """Chunks, article metadata and vectors by id (ingest reuses stored vectors)."""
+        return dict(self._with_vectors(chunk_ids, ["documents", "metadatas"]))
+
+    def _with_vectors(
+        self, chunk_ids: Sequence[str], include: list[str]
+    ) -> Iterator[tuple[str, tuple[StoredChunk, np.ndarray]]]:
+        for begin in range(0, len(chunk_ids), self.max_batch):
+            result = self.collection.get(
+                ids=list(chunk_ids[begin : begin + self.max_batch]),
+                include=["embeddings", *include],
+            )
+            ids = result["ids"]
+            embeddings = result["embeddings"] if result["embeddings"] is not None else []
+            documents = result.get("documents") or [""] * len(ids)
+            metadatas = result.get("metadatas") or [{}] * len(ids)
+            for chunk_id, document, metadata, vector in zip(
+                ids, documents, metadatas, embeddings, strict=False
+            ):
+                chunk, article = _from_record(chunk_id, document or "", dict(metadata or {}))
+                yield chunk_id, (StoredChunk(chunk, article), np.asarray(vector, dtype=np.float32))
 
     def get(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         """Fetch chunks and their article metadata by id."""

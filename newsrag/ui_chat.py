@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsrag import feedback, ui_render
 from newsrag.config import Settings
+from newsrag.errors import outcome
 from newsrag.manifest import Manifest, ManifestError
 from newsrag.ui_render import Exchange
 
@@ -58,16 +59,10 @@ class AssistantHolder:
 
 
 def friendly_error(error: BaseException) -> str:
-    """One readable line for the chat; unexpected errors are logged with their traceback."""
-    from newsrag.assistant import AnswerEngineError
-    from newsrag.prompts import PromptError
-    from newsrag.retrieval import IndexMissingError, QueryError
-    from newsrag.store import StoreError
-
-    expected = (QueryError, IndexMissingError, ManifestError, StoreError, AnswerEngineError)
-    if isinstance(error, (*expected, PromptError, feedback.FeedbackError)):
-        text = " ".join(str(error).split()) or type(error).__name__
-        return text[:1].upper() + text[1:]
+    """One readable line for the chat (errors.outcome); unexpected errors are logged in full."""
+    found = outcome(error)
+    if found is not None:
+        return found.message[:1].upper() + found.message[1:]
     logger.exception("unexpected error while answering", exc_info=error)
     return (
         f"Something went wrong while answering ({type(error).__name__}); the details are in the "

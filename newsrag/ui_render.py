@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from newsrag.models import Answer, Citation, Filters, Hit
+from newsrag.models import Answer, Citation, Hit
 
 # Characters that mean something to Markdown (or to Gradio's LaTeX and autolink passes) or to HTML.
 # Written as numeric character references they show as themselves and are never parsed as syntax.
@@ -109,20 +109,6 @@ def shorten(text: str, limit: int = MAX_TITLE_CHARS) -> str:
         return collapsed
     cut = collapsed[:limit].rsplit(" ", 1)[0] or collapsed[:limit]
     return cut.rstrip(" ,;:.-") + "…"
-
-
-def describe_filters(filters: Filters) -> str:
-    """One line of plain text naming the applied date range and outlets."""
-    if filters.since and filters.until:
-        dates = f"{filters.since.isoformat()} to {filters.until.isoformat()}"
-    elif filters.since:
-        dates = f"since {filters.since.isoformat()}"
-    elif filters.until:
-        dates = f"until {filters.until.isoformat()}"
-    else:
-        dates = "any date"
-    outlets = ", ".join(filters.sources) if filters.sources else "all outlets"
-    return f"{dates} · {outlets}"
 
 
 def _tidy_passage_text(text: str) -> str:
@@ -264,7 +250,7 @@ def search_line_html(answer: Answer) -> str:
     )
     return (
         f"<div class='newsrag-searched'>searched for: <q>{escape_markup(searched)}</q> · "
-        f"{escape_markup(describe_filters(answer.filters))}</div>{notes}"
+        f"{escape_markup(answer.filters.describe())}</div>{notes}"
     )
 
 
@@ -362,7 +348,7 @@ def conversation_markdown(exchanges: Sequence[Exchange], *, title: str = "newsra
             continue
         searched = answer.searched_for or answer.question
         lines.append(
-            f"*Searched for:* {escape_markdown(searched)} · {escape_markdown(describe_filters(answer.filters))}"
+            f"*Searched for:* {escape_markdown(searched)} · {escape_markdown(answer.filters.describe())}"
         )
         lines.append("")
         lines.extend([escape_markdown(answer.text), ""])

@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from newsrag.assistant import Assistant, Turn
 from newsrag.chat import (
-    ChatSession,
     is_follow_up,
     person_names,
     rewrite_follow_up,
     standalone_question,
     subject_phrase,
 )
+from newsrag.chat_terminal import ChatSession
 from newsrag.cli import EXIT_NOTHING, app
 from newsrag.config import Settings
 
@@ -248,7 +248,7 @@ def test_imperative_then_follow_up_on_the_seeds(assistant: Assistant) -> None:
 
 
 def test_quotes_are_shown_once() -> None:
-    from newsrag.chat import quoted
+    from newsrag.answer_text import quoted
 
     assert quoted("“lasted two days.”") == "“lasted two days.”"
     assert quoted("lasted two days.") == "“lasted two days.”"

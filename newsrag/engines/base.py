@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from newsrag.models import Filters, Hit
 from newsrag.sentences import Candidate, VectorCache
@@ -30,6 +30,7 @@ class Retrieval:
     short: ShortAnswer | None = None  # the short answer found in the candidates, if any
     coverage: float = 0.0  # share of the question's predicate terms the answer's sentence holds
     passage_coverage: float = 0.0  # ... that the retrieved passages hold
+    options: tuple[tuple[str, Any], ...] = ()  # Question.engine_options, for the engine to read
 
 
 @dataclass(frozen=True)

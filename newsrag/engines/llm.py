@@ -16,14 +16,18 @@ from typing import Any
 from newsrag import prompts
 from newsrag.config import Settings
 from newsrag.engines.base import Draft, Retrieval
+from newsrag.errors import EXIT_ENGINE, NewsragError
 from newsrag.models import Hit
 from newsrag.sentences import strip_markers
 
 _FENCE_TAG = re.compile(r"</?\s*passage\b[^>]*>", re.IGNORECASE)
 
 
-class AnswerEngineError(RuntimeError):
+class AnswerEngineError(NewsragError, RuntimeError):
     """The answer engine failed (LLM endpoint down, slow, refusing); the message is one line."""
+
+    exit_code, http_status, api_prefix = EXIT_ENGINE, 502, "the answer engine failed"
+    hint = "check the LLM endpoint (NEWSRAG_LLM_*), or use --engine extractive"
 
 
 def _one_line(text: object, limit: int = 300) -> str:
