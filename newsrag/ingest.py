@@ -288,6 +288,7 @@ class _GroupWriter:
                 for chunk_id in record.chunk_ids
             },
             near_threshold=settings.near_duplicate_threshold or None,
+            near_folder=Path(settings.index_dir),  # the run's passage signatures, on disk
         )
         self.bar = tqdm(
             unit="chunk",
@@ -336,6 +337,9 @@ class _GroupWriter:
                 self._write(pool[:size], metas)
                 del pool[:size]
                 size = WRITE_GROUP
+            if len(documents) >= WRITE_GROUP:  # token lists are a group's largest part: to disk
+                self.keyword.stage(documents)
+                documents = []
         # Old versions' chunks leave Chroma; BM25 documents wait, staged, for the end of the run.
         new_ids = {chunk_id for key in metas for chunk_id in self.records[key].chunk_ids}
         _delete_stale(self.store, list(metas), new_ids)
@@ -378,6 +382,8 @@ class _GroupWriter:
     def close(self) -> None:
         """Close the bar and note what the model did and was spared."""
         self.bar.close()
+        if self.embedder.near is not None:
+            self.embedder.near.close()
         report, counts = self.report, self.embedder.counts
         report.embed_seconds = self.embed_seconds
         report.chunks_embedded = counts.embedded
