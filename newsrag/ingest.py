@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import shutil
 import sys
 import time
@@ -175,6 +177,7 @@ def ingest(
             )
             for group in groups:
                 writer.write_articles(group)
+                _release_free_memory()
         finally:
             writer.close()
         removed_ids = [key for key in manifest.articles if key not in seen] if prune else []
@@ -389,6 +392,31 @@ class _GroupWriter:
         report.chunks_embedded = counts.embedded
         report.chunks_reused += counts.exact + counts.indexed + counts.near
         report.chunks_known, report.chunks_near_duplicate = counts.indexed, counts.near
+
+
+def _release_free_memory() -> None:
+    """Hand the freed memory of a finished group back to the system (glibc only).
+
+    glibc keeps freed blocks in per-thread arenas (the chunking thread, Chroma's and torch's
+    threads each have one): without this each group's peak stays resident and the next one is
+    built on top (measured: 27 MB less peak at 28,743 chunks, docs/benchmarks.md).
+    """
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # musl or another libc: nothing to trim
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _stored_vectors(store: VectorStore, chunk_ids: list[str]) -> dict[str, StoredVector]:
