@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import queue
 import re
+import sqlite3
+import tempfile
 import threading
 import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -279,36 +284,79 @@ class PassageSignature:
 
 
 class NearDuplicates:
-    """Remembers passages; finds an earlier one whose shingles overlap by >= threshold (LSH)."""
+    """Remembers passages on disk; finds an earlier one whose shingles overlap by >= threshold (LSH).
 
-    def __init__(self, threshold: float) -> None:
+    The shingles and LSH buckets of every passage live in a scratch SQLite file (in folder, or
+    SQLite's temporary folder), not in memory: an ingest compares each passage with every
+    earlier one of the run, so in memory they grew ~2 KB a passage with the corpus.
+    """
+
+    def __init__(self, threshold: float, *, folder: Path | None = None) -> None:
         self.threshold = threshold
         self.rows = SIGNATURE_SIZE // LSH_BANDS
-        # Keyed by the hash of (band, rows): a run's buckets hold ints, not 8 byte strings a passage.
-        self._buckets: dict[int, list[str]] = {}
-        self._signatures: dict[str, PassageSignature] = {}
+        if folder is None:
+            # "": a private temporary database that SQLite deletes when it is closed.
+            self._database = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        else:
+            handle, name = tempfile.mkstemp(prefix="near-duplicates-", suffix=".tmp", dir=folder)
+            os.close(handle)
+            self._database = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+            # Unlinked at once: the file lives while it is open and a killed ingest leaves nothing.
+            # No journal to find by name (and nothing to roll back: it is scratch).
+            self._database.execute("PRAGMA journal_mode=OFF")
+            os.unlink(name)
+        self._database.execute("PRAGMA synchronous=OFF")
+        self._database.execute(
+            "CREATE TABLE passages (id INTEGER PRIMARY KEY, key TEXT NOT NULL, shingles BLOB NOT NULL)"
+        )
+        # Rows of a bucket come back in insertion order (rowid), as a list in memory kept them.
+        self._database.execute(
+            "CREATE TABLE buckets (bucket INTEGER NOT NULL, band INTEGER NOT NULL, passage INTEGER)"
+        )
+        self._database.execute("CREATE INDEX buckets_bucket ON buckets(bucket)")
 
     def find(self, signature: PassageSignature) -> str | None:
         """Key of an earlier near-duplicate passage, or None."""
-        seen: set[str] = set()
-        for band in range(LSH_BANDS):
-            for key in self._buckets.get(self._band(signature, band), ()):
-                if key in seen:
-                    continue
-                seen.add(key)
-                if signature.jaccard(self._signatures[key]) >= self.threshold:
-                    return key
+        buckets = [self._band(signature, band) for band in range(LSH_BANDS)]
+        candidates = self._database.execute(
+            "SELECT passage FROM buckets WHERE bucket IN (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ORDER BY band, rowid",
+            buckets,
+        ).fetchall()
+        seen: set[int] = set()
+        for (passage,) in candidates:
+            if passage in seen:
+                continue
+            seen.add(passage)
+            key, shingles = self._database.execute(
+                "SELECT key, shingles FROM passages WHERE id = ?", (passage,)
+            ).fetchone()
+            earlier = PassageSignature(np.frombuffer(shingles, dtype=np.uint32), signature.minhash)
+            if signature.jaccard(earlier) >= self.threshold:
+                return str(key)
         return None
 
     def add(self, key: str, signature: PassageSignature) -> None:
         """Remember a passage under key."""
-        self._signatures[key] = signature
-        for band in range(LSH_BANDS):
-            self._buckets.setdefault(self._band(signature, band), []).append(key)
+        shingles = np.ascontiguousarray(signature.shingles, dtype=np.uint32).tobytes()
+        passage = self._database.execute(
+            "INSERT INTO passages (key, shingles) VALUES (?, ?)", (key, shingles)
+        ).lastrowid
+        self._database.executemany(
+            "INSERT INTO buckets VALUES (?, ?, ?)",
+            [(self._band(signature, band), band, passage) for band in range(LSH_BANDS)],
+        )
+
+    def close(self) -> None:
+        """Delete the scratch file."""
+        self._database.close()
 
     def _band(self, signature: PassageSignature, band: int) -> int:
-        # A collision only adds a candidate: find() compares the shingle sets exactly.
-        return hash((band, signature.minhash[band * self.rows : (band + 1) * self.rows].tobytes()))
+        # A stable 63-bit hash of (band, rows); a collision only adds a candidate: find()
+        # compares the shingle sets exactly.
+        rows = signature.minhash[band * self.rows : (band + 1) * self.rows].tobytes()
+        digest = hashlib.blake2b(bytes([band]) + rows, digest_size=8).digest()
+        return int.from_bytes(digest, "little") >> 1
 
 
 # ---- chunking beside the model -------------------------------------------------------------------

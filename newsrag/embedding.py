@@ -382,11 +382,12 @@ class GroupEmbedder:
         fetch: Callable[[list[str]], dict[str, StoredVector]],
         indexed: dict[str, str] | None = None,
         near_threshold: float | None = None,
+        near_folder: Path | None = None,
     ) -> None:
         self.embedder = embedder
         self.fetch = fetch  # chunk ids -> (embed text, vector) of those stored
         self.indexed = indexed or {}  # text_key -> chunk id already in the index
-        self.near = NearDuplicates(near_threshold) if near_threshold else None
+        self.near = NearDuplicates(near_threshold, folder=near_folder) if near_threshold else None
         self.counts = DedupeCounts()
         # sha256 of an embed text -> chunk id whose vector it has (digests: no run's texts kept)
         self._holder: dict[bytes, str] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -159,6 +161,7 @@ def ingest(
             )
             for group in groups:
                 writer.write_articles(group)
+                _release_free_memory()
         finally:
             writer.close()
         removed_ids = [key for key in manifest.articles if key not in seen] if prune else []
@@ -273,6 +276,7 @@ class _GroupWriter:
                 for chunk_id in record.chunk_ids
             },
             near_threshold=settings.near_duplicate_threshold or None,
+            near_folder=Path(settings.index_dir),  # the run's passage signatures, on disk
         )
         self.bar = tqdm(
             unit="chunk",
@@ -321,6 +325,9 @@ class _GroupWriter:
                 self._write(pool[:size], metas)
                 del pool[:size]
                 size = WRITE_GROUP
+            if len(documents) >= WRITE_GROUP:  # token lists are a group's largest part: to disk
+                self.keyword.stage(documents)
+                documents = []
         # Old versions' chunks leave Chroma; BM25 documents wait, staged, for the end of the run.
         new_ids = {chunk_id for key in metas for chunk_id in self.records[key].chunk_ids}
         _delete_stale(self.store, list(metas), new_ids)
@@ -363,11 +370,38 @@ class _GroupWriter:
     def close(self) -> None:
         """Close the bar and note what the model did and was spared."""
         self.bar.close()
+        if self.embedder.near is not None:
+            self.embedder.near.close()
         report, counts = self.report, self.embedder.counts
         report.embed_seconds = self.embed_seconds
         report.chunks_embedded = counts.embedded
         report.chunks_reused += counts.exact + counts.indexed + counts.near
         report.chunks_known, report.chunks_near_duplicate = counts.indexed, counts.near
+
+
+def _release_free_memory() -> None:
+    """Hand the freed memory of a finished group back to the system (glibc only).
+
+    glibc keeps freed blocks in per-thread arenas (the chunking thread, Chroma's and torch's
+    threads each have one): without this each group's peak stays resident and the next one is
+    built on top (measured: 27 MB less peak at 28,743 chunks, docs/benchmarks.md).
+    """
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # musl or another libc: nothing to trim
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _stored_vectors(store: VectorStore, chunk_ids: list[str]) -> dict[str, StoredVector]:

@@ -9,14 +9,14 @@ import secrets
 import shutil
 import sqlite3
 import threading
-from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from newsrag.keyword_build import build_matrix
 from newsrag.models import Filters
 from newsrag.stopwords import STOPWORDS
 from newsrag.store import StoreError
@@ -150,28 +150,25 @@ class KeywordIndex:
 
     def rebuild(self) -> None:
         """Build the bm25s matrix from every stored document into a new generation, then switch."""
-        import bm25s
-
         chunk_ids: list[str] = []
         dates: list[int] = []
         sources: list[str] = []
-        documents: list[array[int]] = []
-        vocabulary: dict[str, int] = {}
         with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT chunk_id, date_int, source_key, tokens FROM docs ORDER BY chunk_id"
-            )
-            # Row by row into 4-byte token ids: lists of token strings for a whole corpus took
-            # hundreds of MB. Ids in order of first appearance, as bm25s itself numbers tokens.
-            for chunk_id, date_int, source, tokens in rows:
+            connection.execute("BEGIN")  # one read transaction: every pass sees the same rows
+            for chunk_id, date_int, source in connection.execute(
+                "SELECT chunk_id, date_int, source_key FROM docs ORDER BY chunk_id"
+            ):
                 chunk_ids.append(chunk_id)
                 dates.append(date_int)
                 sources.append(source)
-                # A document with no tokens still needs one so row numbers line up.
-                words = tokens.split() or ["\x00"]
-                documents.append(
-                    array("i", [vocabulary.setdefault(word, len(vocabulary)) for word in words])
-                )
+
+            def read_tokens() -> Iterator[str]:
+                # Row by row, twice (keyword_build.py): no list of every document's tokens.
+                for (tokens,) in connection.execute("SELECT tokens FROM docs ORDER BY chunk_id"):
+                    yield tokens
+
+            matrix = build_matrix(read_tokens)
+            connection.execute("COMMIT")
         previous = self._current_generation()
         number = int(previous.split("-")[1]) + 1 if previous else 1
         # A random suffix keeps names unique across `ingest --rebuild` (which restarts the count):
@@ -180,11 +177,9 @@ class KeywordIndex:
         folder = self.root / generation
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        if documents:
-            retriever = bm25s.BM25()
-            retriever.index((documents, vocabulary), show_progress=False)
-            retriever.save(str(folder / "bm25"))
-        del documents, vocabulary
+        if matrix is not None:
+            matrix.save(folder / "bm25")
+        del matrix
         meta = {"chunk_ids": chunk_ids, "dates": dates, "sources": sources}
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         pointer = self.root / "current.tmp"
