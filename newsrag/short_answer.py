@@ -344,12 +344,8 @@ def find_short_answer(
     texts = [candidate.raw for candidate in pool]
     head = question_head(question) if kind in HEAD_KINDS and similarity is not None else ""
     phrases = finder.phrases(texts) if head and kind == THING else [() for _ in pool]
-    entities_of = finder.entities(texts)
-    nearness: dict[str, float] = {}
-    if head and similarity is not None:
-        spans = list(dict.fromkeys(e.text for found in (*entities_of, *phrases) for e in found))
-        nearness = dict(zip(spans, similarity(head, spans), strict=True)) if spans else {}
-    for candidate, entities, found_nouns in zip(pool, entities_of, phrases, strict=True):
+    eligible: list[tuple[Candidate, Entity, float, str]] = []
+    for candidate, entities, found_nouns in zip(pool, finder.entities(texts), phrases, strict=True):
         # A noun phrase cut from a name ("Nature" of "the International Union for the
         # Conservation of Nature") is not a candidate: the name is.
         nouns = [
@@ -372,12 +368,6 @@ def find_short_answer(
                 entity = _with_currency(candidate.raw, _widen_pair(candidate.raw, entity, entities))
                 entity = _without_possessive(entity)
                 fit = _fits(kind or THING, entity, candidate.raw)
-            if nearness:
-                near = nearness.get(entity.text, HEAD_SIMILARITY_NONE)
-                scale = (near - HEAD_SIMILARITY_NONE) / (
-                    HEAD_SIMILARITY_FULL - HEAD_SIMILARITY_NONE
-                )
-                fit *= min(1.0, max(HEAD_FIT_FLOOR, scale))
             words = _content_words(entity.text)
             if fit <= 0 or not words or words <= question_words:
                 continue  # no fit, or a name the question already holds
@@ -389,10 +379,22 @@ def find_short_answer(
             if not key or key in seen_here or (outlet and (key in outlet or outlet in key)):
                 continue  # the outlet that published the passage is not what it reports
             seen_here.add(key)
-            value = max(candidate.score, 0.0) * fit
-            totals[key] = totals.get(key, 0.0) + value
-            if key not in best_seen or value > best_seen[key][0]:
-                best_seen[key] = (value, candidate, entity, fit >= 1.0)
+            eligible.append((candidate, entity, fit, key))
+    nearness: dict[str, float] = {}
+    if head and similarity is not None and eligible:
+        # Only the spans that can still win are embedded: one small batch per question.
+        spans = list(dict.fromkeys(entity.text for _, entity, _, _ in eligible))
+        nearness = dict(zip(spans, similarity(head, spans), strict=True))
+    for candidate, entity, fit, key in eligible:
+        if nearness:
+            scale = (nearness[entity.text] - HEAD_SIMILARITY_NONE) / (
+                HEAD_SIMILARITY_FULL - HEAD_SIMILARITY_NONE
+            )
+            fit *= min(1.0, max(HEAD_FIT_FLOOR, scale))
+        value = max(candidate.score, 0.0) * fit
+        totals[key] = totals.get(key, 0.0) + value
+        if key not in best_seen or value > best_seen[key][0]:
+            best_seen[key] = (value, candidate, entity, fit >= 1.0)
     if not totals:
         return None
     # "Beth" and "Beth Mead", "UCLA" and "USC and UCLA": the fuller name gets the shorter's votes.
