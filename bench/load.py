@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,27 @@ class RouteResult:
             "errors": len(self.errors),
             "error_samples": self.errors[:5],
         }
+
+
+def print_table(results: Sequence[Any], clients: int) -> None:
+    """The Markdown table of route results (requests, req/s, p50/p95, errors)."""
+    rows = [
+        [
+            item["route"],
+            clients,
+            item["requests"],
+            item["requests_per_second"],
+            item["p50_ms"],
+            item["p95_ms"],
+            item["errors"],
+        ]
+        for item in (result.to_dict() for result in results)
+    ]
+    print(
+        markdown_table(
+            ["route", "clients", "requests", "req/s", "p50 ms", "p95 ms", "errors"], rows
+        )
+    )
 
 
 def free_port() -> int:
@@ -189,23 +211,7 @@ def run_workers(
     results = [
         run_route(urls, route, questions, clients=clients, seconds=seconds) for route in routes
     ]
-    rows = [
-        [
-            item["route"],
-            clients,
-            item["requests"],
-            item["requests_per_second"],
-            item["p50_ms"],
-            item["p95_ms"],
-            item["errors"],
-        ]
-        for item in (result.to_dict() for result in results)
-    ]
-    print(
-        markdown_table(
-            ["route", "clients", "requests", "req/s", "p50 ms", "p95 ms", "errors"], rows
-        )
-    )
+    print_table(results, clients)
     path = write_results(
         "load",
         {
@@ -276,23 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
 
-    rows = [
-        [
-            item["route"],
-            args.clients,
-            item["requests"],
-            item["requests_per_second"],
-            item["p50_ms"],
-            item["p95_ms"],
-            item["errors"],
-        ]
-        for item in (result.to_dict() for result in results)
-    ]
-    print(
-        markdown_table(
-            ["route", "clients", "requests", "req/s", "p50 ms", "p95 ms", "errors"], rows
-        )
-    )
+    print_table(results, args.clients)
     print(f"server peak RSS: {rss_peak:.0f} MB (after warm-up {rss_ready:.0f} MB)")
     print(
         f"index: {health['index']['articles']} articles, {health['index']['chunks']} chunks; "
