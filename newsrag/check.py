@@ -13,6 +13,7 @@ from typing import Any
 from newsrag.articles import iter_corpus
 from newsrag.config import Settings
 from newsrag.embedding import model_identity
+from newsrag.errors import InputError
 from newsrag.index import (
     IndexLayout,
     generation_matches,
@@ -452,6 +453,13 @@ def check_index(
     lists the repairs made and describes the index as it is afterwards.
     """
     index_dir = Path(settings.index_dir)
+    if repair and settings.chroma_host:
+        # The server's chunks would be judged against this folder's copy of the manifest (which
+        # may be behind) while another machine ingests: repairs are not safe there.
+        raise InputError(
+            "check --repair does not repair an index on a Chroma server (NEWSRAG_CHROMA_HOST): "
+            "run `newsrag ingest --rebuild` to rebuild it, or `newsrag check` without --repair"
+        )
     report = CheckReport(index_dir=str(index_dir))
     if not index_dir.is_dir():
         report.findings.append(

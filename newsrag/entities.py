@@ -51,6 +51,7 @@ class EntityFinder:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[Entity, ...]] = {}
         self._phrases: dict[str, tuple[Entity, ...]] = {}
+        self._cache_lock = threading.Lock()  # answers run in threads: reads, writes and trims
 
     def _pipeline(self) -> Any:
         with self._lock:
@@ -66,18 +67,25 @@ class EntityFinder:
 
     def entities(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
         """Entities of each text (cached per text: the same passages come back often)."""
-        self._tag(texts)
-        return [self._cache[text] for text in texts]
+        found = self._tag(texts)
+        return [found[text][0] for text in texts]
 
     def phrases(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
         """Noun phrases of each text ("the migratory monarch butterfly"), label PHRASE; none
         without the pipeline."""
-        self._tag(texts)
-        return [self._phrases.get(text, ()) for text in texts]
+        found = self._tag(texts)
+        return [found[text][1] for text in texts]
 
-    def _tag(self, texts: Sequence[str]) -> None:
-        """Tag the texts not seen yet: entities and noun phrases from one pipeline pass."""
-        missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
+    def _tag(
+        self, texts: Sequence[str]
+    ) -> dict[str, tuple[tuple[Entity, ...], tuple[Entity, ...]]]:
+        """Entities and noun phrases of each text; the ones not seen yet from one pipeline pass."""
+        result: dict[str, tuple[tuple[Entity, ...], tuple[Entity, ...]]] = {}
+        with self._cache_lock:
+            for text in texts:
+                if text in self._cache:
+                    result[text] = (self._cache[text], self._phrases.get(text, ()))
+        missing = [text for text in dict.fromkeys(texts) if text not in result]
         if missing:
             nlp = self._pipeline()
             phrases: list[tuple[Entity, ...]] = [() for _ in missing]
@@ -105,12 +113,15 @@ class EntityFinder:
                         for e in entities
                     )
                 )
-                self._cache[text] = entities + quoted + titled
-                self._phrases[text] = nouns
-            if len(self._cache) > 50_000:  # bounded: drop the oldest half
-                for key in list(self._cache)[:25_000]:
-                    del self._cache[key]
-                    self._phrases.pop(key, None)
+                result[text] = (entities + quoted + titled, nouns)
+            with self._cache_lock:
+                for text in missing:
+                    self._cache[text], self._phrases[text] = result[text]
+                if len(self._cache) > 50_000:  # bounded: drop the oldest half
+                    for key in list(self._cache)[:25_000]:
+                        del self._cache[key]
+                        self._phrases.pop(key, None)
+        return result
 
 
 _PHRASE_PARTS = {"ADJ", "NOUN", "PROPN", "NUM"}

@@ -124,6 +124,41 @@ def _private_client(chromadb: Any, path: Path, chroma_settings: Any) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+class _ServerCollection:
+    """A collection on a Chroma server, found again by name when a call finds it gone.
+
+    Chroma's HTTP client addresses a collection by its id: after an `ingest --rebuild` on another
+    machine (drop, then create under the same name) every call through the old handle fails, so
+    a long-running worker would serve errors until restarted. One retry through a fresh lookup.
+    """
+
+    def __init__(self, find: Any) -> None:
+        self._find = find  # () -> the current collection of that name
+        self._collection = find()
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._collection, attribute)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from chromadb.errors import NotFoundError
+
+            try:
+                return getattr(self._collection, attribute)(*args, **kwargs)
+            except NotFoundError:
+                try:
+                    self._collection = self._find()
+                except NotFoundError as error:  # dropped and not created again (yet)
+                    raise StoreMissingError(
+                        "the collection is gone from the Chroma server (an ingest --rebuild is "
+                        "under way, or it was deleted): retry shortly, or run `newsrag ingest`"
+                    ) from error
+                return getattr(self._collection, attribute)(*args, **kwargs)
+
+        return call
+
+
 class VectorStore:
     """One Chroma collection of chunk vectors (cosine), written and read with explicit embeddings."""
 
@@ -162,14 +197,24 @@ class VectorStore:
                 client = _private_client(chromadb, path, chroma_settings)
             if create:
                 # embedding_function=None: Chroma must never embed (its default downloads a model).
-                collection = client.get_or_create_collection(
+                collection: Any = client.get_or_create_collection(
                     name=settings.collection,
                     embedding_function=None,
                     metadata={"hnsw:space": "cosine"},
                 )
+                if settings.chroma_host:
+                    collection = _ServerCollection(
+                        lambda: client.get_collection(settings.collection, embedding_function=None)
+                    )
             else:
                 try:
                     collection = client.get_collection(settings.collection, embedding_function=None)
+                    if settings.chroma_host:
+                        collection = _ServerCollection(
+                            lambda: client.get_collection(
+                                settings.collection, embedding_function=None
+                            )
+                        )
                 except NotFoundError as error:
                     raise StoreMissingError(
                         f"the vector store has no collection {settings.collection!r} "
@@ -345,9 +390,13 @@ class VectorStore:
         collection = getattr(self, "_manifest_records", None)
         if collection is None:
             # A one-number fixed vector: Chroma never embeds (its default function downloads a model).
-            collection = self.client.get_or_create_collection(
-                name=f"{self.settings.collection}-manifest", embedding_function=None
-            )
+            name = f"{self.settings.collection}-manifest"
+            client = self.client
+
+            def find() -> Any:
+                return client.get_or_create_collection(name=name, embedding_function=None)
+
+            collection = _ServerCollection(find) if self.settings.chroma_host else find()
             self._manifest_records = collection
         return collection
 

@@ -34,6 +34,7 @@ __all__ = ["CACHE_LOCK", "SYNC_STATE", "ServerKeywordIndex", "WorkerCache"]
 
 SYNC_STATE = "server-sync.json"  # which server index and version the local cache holds
 CACHE_LOCK = "cache.lock"
+FOLDER_BUSY = "another process is updating this cache folder"
 PAGE = 500  # passages fetched per request while building
 PROGRESS_SECONDS = 5.0
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class WorkerCache:
         self.server = ServerManifest(self.store)
         self.refresh_seconds = settings.cache_refresh_seconds
         self.checked: float | None = None  # monotonic time of the last version check
+        self.waiting_for_folder = False  # the cache is another index's and the folder is busy
         self.server_version: int | None = None
         self.foreign_model: str | None = None  # the server's index needs another model than ours
         self._thread_lock = threading.Lock()
@@ -105,7 +107,7 @@ class WorkerCache:
         """Bring the cache to the server's current version; returns what was done (one line)."""
         with self.locked(blocking=blocking) as held:
             if not held:
-                return "another process is updating this cache folder"
+                return FOLDER_BUSY
             return self.sync_locked(progress=progress)
 
     def sync_locked(self, *, progress: bool) -> str:
@@ -219,11 +221,19 @@ class WorkerCache:
         with self._thread_lock:
             if self.checked is not None and time.monotonic() - self.checked < self.refresh_seconds:
                 return  # another thread checked while this one waited
+            self.waiting_for_folder = False
             try:
                 self._refresh()
             except Exception as error:  # server unreachable: keep serving what is cached
                 logger.warning("could not refresh the BM25 cache from the server: %s", error)
-            self.checked = time.monotonic()
+            # While the folder is busy with another index, check again on every search.
+            self.checked = None if self.waiting_for_folder else time.monotonic()
+        if self.waiting_for_folder:
+            raise KeywordIndexError(
+                f"the BM25 cache in {self.index_dir} belongs to an index the server no longer "
+                "holds and another process on this machine (an ingest) is rebuilding it: "
+                "retry when it finishes"
+            )
         if self.foreign_model is not None:  # dense search would compare vectors of two models
             raise KeywordIndexError(
                 f"the server's index was rebuilt with embedding model {self.foreign_model!r} but "
@@ -242,9 +252,11 @@ class WorkerCache:
         if local is not None and local.same_index(identity) and local.version == identity.version:
             return  # another process on this folder may have moved it: KeywordIndex reloads
         foreign = local is None or not local.same_index(identity)
-        # Merely behind and the folder busy (an ingest on this machine): serve, retry later.
-        # Another index's cache is never served: wait for the folder, then rebuild.
-        line = self.sync(progress=False, blocking=foreign)
+        # The folder busy (an ingest on this machine holds its lock for the whole ingest): merely
+        # behind, serve and retry later; another index's cache is never served, and searches are
+        # refused (not queued behind the ingest) until the folder is free to rebuild.
+        line = self.sync(progress=False, blocking=False)
+        self.waiting_for_folder = foreign and line == FOLDER_BUSY
         logger.info(line)
 
     def status(self) -> dict[str, Any]:

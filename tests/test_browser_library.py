@@ -597,11 +597,22 @@ def test_narrow_screen_sidebar_closed_and_dark_mode_highlight_readable(
         page.locator("#newsrag-question textarea").scroll_into_view_if_needed()
         box = page.locator("#newsrag-question textarea").bounding_box()
         assert box is not None and box["width"] > 150
-        center = page.evaluate(
-            f"document.elementFromPoint({box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2})"
-            ".closest('#newsrag-question') !== null"
-        )
-        assert center, "something covers the question box"
+        # Polled: the sidebar slides shut and the layout settles after load (a one-shot check
+        # right after the scroll failed on a loaded CI machine); a box that stays covered fails.
+        covering = """() => { const t = document.querySelector('#newsrag-question textarea');
+          const r = t.getBoundingClientRect();
+          const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+          return e && e.closest('#newsrag-question') !== null; }"""
+        try:
+            page.wait_for_function(covering, timeout=10_000)
+        except Exception:
+            on_top = page.evaluate(
+                """() => { const t = document.querySelector('#newsrag-question textarea');
+                  const r = t.getBoundingClientRect();
+                  const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+                  return e ? e.outerHTML.slice(0, 200) : 'nothing'; }"""
+            )
+            pytest.fail(f"something covers the question box: {on_top}")
         narrow.screenshot("narrow-400.png")
     finally:
         narrow.page.context.close()

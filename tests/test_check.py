@@ -290,3 +290,22 @@ def test_any_mix_of_lost_and_orphan_chunks_is_found_and_healed(
         assert check_index(settings, repair=True).consistent
         ingest([corpus], settings=settings, progress=False, embedder=embedder)
         assert_index_matches_corpus(settings, corpus)
+
+
+def test_repair_is_refused_for_an_index_on_a_chroma_server(tmp_path: Path) -> None:
+    """The server's chunks would be judged against this folder's possibly stale manifest copy
+    while other machines ingest: --repair refuses (before touching anything) and says what to do.
+    No server is contacted, so none is started."""
+    from newsrag.errors import InputError
+
+    settings = Settings(index_dir=tmp_path / "worker", chroma_host="127.0.0.1", chroma_port=9)
+    with pytest.raises(InputError, match="ingest --rebuild"):
+        check_index(settings, repair=True)
+    result = CliRunner().invoke(
+        app,
+        ["check", "--repair", "--index", str(tmp_path / "worker")],
+        env={"NEWSRAG_CHROMA_HOST": "127.0.0.1", "NEWSRAG_CHROMA_PORT": "9"},
+    )
+    assert result.exit_code == InputError.exit_code, result.output
+    assert "does not repair an index on a Chroma server" in result.output
+    assert not (tmp_path / "worker").exists()

@@ -218,3 +218,30 @@ def test_a_worker_refuses_an_index_rebuilt_with_another_model(published, tmp_pat
     ServerManifest(store).publish(manifest)
     with pytest.raises(KeywordIndexError, match="'some-other-model' but this worker runs"):
         cache.refresh_if_due()
+
+
+def test_a_busy_folder_with_another_index_refuses_searches_instead_of_queueing(
+    published, tmp_path: Path
+) -> None:
+    """An ingest on this machine holds the folder's cache lock for its whole run: a search that
+    finds the cache belongs to another index is refused at once, then served once it is rebuilt."""
+    import fcntl
+
+    from newsrag.keyword import KeywordIndexError
+    from newsrag.worker_cache import CACHE_LOCK
+
+    _, store, _ = published
+    worker = Settings(index_dir=tmp_path / "worker", cache_refresh_seconds=60)
+    cache = WorkerCache(worker, store=store)
+    cache.sync(progress=False)
+    ServerManifest(store).reset()  # an `ingest --rebuild` elsewhere: a new index id
+    cache.checked = None
+    with (worker.index_dir / CACHE_LOCK).open("a") as other_process:  # flock: per open file
+        fcntl.flock(other_process.fileno(), fcntl.LOCK_EX)
+        for _ in range(2):  # refused every time, not only within the first refresh interval
+            with pytest.raises(KeywordIndexError, match="another process on this machine"):
+                cache.refresh_if_due()
+        fcntl.flock(other_process.fileno(), fcntl.LOCK_UN)
+    cache.refresh_if_due()  # the folder is free: rebuilt for the new index and served
+    status = cache.status()
+    assert status["same_index"] is True and status["behind"] == 0

@@ -241,6 +241,22 @@ def test_workers_follow_ingests_from_another_machine(chroma: dict[str, str], tmp
             health = workers.health(name)
             assert health["index"]["articles"] == 2 and health["index_sync"]["behind"] == 0
             assert documents(tmp_path / name) == documents(ingester), name
+
+        # `ingest --rebuild` elsewhere drops the collection and makes a new one of the same name
+        # (a new id on the server): the running workers find it again, dense search included.
+        rebuilt = ingest(chroma, ingester, corpus, "--rebuild")
+        finished = time.monotonic()
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        after_refresh(finished)
+        for name in ("a", "b", "c"):
+            response = httpx.post(
+                workers.urls[name] + "/api/search",
+                json={"query": "coalition airstrikes near Makhmour", "k": 3, "mode": "hybrid"},
+                timeout=60,
+            )
+            assert response.status_code == 200, (name, response.text)
+            assert response.json()["hits"], name
+            assert workers.health(name)["index_sync"]["behind"] == 0, name
     finally:
         workers.stop()
 
