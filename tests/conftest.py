@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +66,56 @@ def seed_retriever(seed_index: Settings, embedder):
 def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
     """Settings with an empty index folder of the test's own."""
     yield Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+
+
+def free_port() -> int:
+    """A localhost port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a server the test started; kill it if it has not exited within 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
+    executable = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(executable),
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail("chroma run exited before listening")
+                time.sleep(0.3)
+        else:
+            pytest.fail("chroma run did not listen within 60 s")
+        yield "127.0.0.1", port
+    finally:
+        stop_process(process)

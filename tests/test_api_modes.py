@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from newsrag.api_plumbing import BodyLimitMiddleware
 from newsrag.config import Settings
 from newsrag.server import create_app
-from tests.test_server import API_KEY, assert_error, start_server, stop_server, wait_until_ready
-from tests.test_store import free_port
+from tests.conftest import free_port, stop_process
+from tests.test_server import API_KEY, assert_error, start_server, wait_until_ready
 
 MODES = ["api-only", "with-ui"]
 
@@ -162,7 +162,7 @@ def test_a_body_shorter_than_declared_gets_408(
             assert error["code"] == "request_timeout"
             assert "NEWSRAG_REQUEST_BODY_TIMEOUT" in error["message"]
     finally:
-        stop_server(process)
+        stop_process(process)
 
 
 def test_ui_bodies_that_stall_get_408() -> None:

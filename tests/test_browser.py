@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import free_port, stop_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -104,13 +105,6 @@ class RunningApp:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def free_port() -> int:
-    """A localhost port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_until_serving(app: RunningApp) -> None:
     """Poll until the page answers; fail with the app's log if it exits or takes too long."""
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -165,12 +159,7 @@ def app(chromium: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         wait_until_serving(running)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @dataclass

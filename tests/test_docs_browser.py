@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from newsrag.config import Settings
-from tests.test_server import start_server, stop_server, wait_until_ready
-from tests.test_store import free_port
+from tests.conftest import free_port, stop_process
+from tests.test_server import start_server, wait_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -42,7 +42,7 @@ def server(seed_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         wait_until_ready(process, port, "", limit=180)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_server(process)
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")

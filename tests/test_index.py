@@ -13,9 +13,6 @@ from newsrag.config import Settings
 from newsrag.index import IndexLayout, good_vectors, leftover_paths, wipe_index
 from newsrag.models import ArticleMeta, Chunk
 from newsrag.store import VectorStore
-from tests.test_store import chroma_server
-
-__all__ = ["chroma_server"]  # the fixture, shared with test_store.py
 
 
 def _chunks(count: int) -> tuple[list[Chunk], list[ArticleMeta], np.ndarray]:

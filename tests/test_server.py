@@ -27,10 +27,7 @@ from newsrag.server import (
     is_loopback,
     open_stream,
 )
-from tests.conftest import REPO_ROOT, SEEDS_DIR
-from tests.test_store import chroma_server, free_port
-
-__all__ = ["chroma_server"]  # imported fixture, used below
+from tests.conftest import REPO_ROOT, SEEDS_DIR, free_port, stop_process
 
 MAYOR = "Who is the mayor of Makhmour?"
 API_KEY = "test-key-3f9a"
@@ -442,15 +439,6 @@ def wait_until_ready(process: subprocess.Popen[bytes], port: int, key: str, limi
     pytest.fail(f"newsrag serve did not answer on port {port} within {limit:.0f} s")
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `newsrag serve --api-only` on a free port over a copy of the seed index."""
@@ -462,7 +450,7 @@ def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         wait_until_ready(process, port, API_KEY, limit=180)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_server(process)
+        stop_process(process)
 
 
 @pytest.mark.server

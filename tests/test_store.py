@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +11,7 @@ import pytest
 from newsrag.config import Settings
 from newsrag.models import Filters
 from newsrag.store import date_as_int, source_key, where_clause
-from tests.conftest import SEEDS_DIR
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import SEEDS_DIR, free_port
 
 
 def test_where_clause() -> None:
@@ -43,46 +32,6 @@ def test_date_and_source_keys() -> None:
     assert date_as_int("2019-09-09") == 20190909
     assert date_as_int(None) == 0 and date_as_int("garbage") == 0
     assert source_key("  Kurdistan   24 ") == "kurdistan 24"
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
-    executable = Path(sys.executable).with_name("chroma")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(executable),
-            "run",
-            "--path",
-            str(tmp_path / "server-data"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail("chroma run exited before listening")
-                time.sleep(0.3)
-        else:
-            pytest.fail("chroma run did not listen within 60 s")
-        yield "127.0.0.1", port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.server
