@@ -32,101 +32,20 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from newsrag.date_patterns import (
+    BAD_YEAR_AFTER,
+    CONTROL_AND_SPACE,
+    COUNT_UNIT,
+    DAY_POINT,
+    EVENT_MENTION,
+    MONTHS,
+    NUMBER_WORDS,
+    PHRASE_PATTERN,
+    POINT_PATTERN,
+    QUANTITY_CUES,
+    SEASONS,
+)
 from newsrag.models import Filters
-
-_MONTHS = {
-    **{name.casefold(): number for number, name in enumerate(calendar.month_name) if name},
-    **{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8},
-    **{"sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12},
-}
-_SEASONS = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11)}
-_NUMBER_WORDS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-}  # fmt: skip
-# A number followed by one of these is a count, not a year ("2000 troops").
-_COUNT_NOUNS = (
-    "troops|soldiers|people|persons|militants|fighters|civilians|families|refugees|residents"
-    "|men|women|children|homes|houses|buildings|dollars|euros|dinars|km|kilometers|kilometres"
-    "|miles|members|personnel|casualties|rockets|missiles|tons|tonnes|barrels|votes|jobs"
-)
-# Words before a trailing bare number that make it a quantity ("the death toll reached 2000").
-_QUANTITY_CUES = frozenset(
-    {"reached", "toll", "killed", "about", "around", "over", "under", "nearly", "almost", "than",
-     "some", "approximately", "roughly", "total", "number", "count", "is", "are", "was", "were",
-     "be", "to", "at", "with"}
-)  # fmt: skip
-
-# Building blocks. The question is whitespace-normalized first, so r"\s+" is a single space and
-# every repetition below is bounded or separated by a literal: the scan stays linear.
-_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_MONTH = rf"(?:{_NAMES})\b\.?"
-# A bare "may" is a verb far more often than a month: without a year or day it must be "May".
-_MONTH_BARE = rf"(?:{_NAMES.replace('|may', '').replace('may|', '')}|(?-i:May))\b\.?"
-_DAY = r"(?:[12][0-9]|3[01]|0?[1-9])(?:st|nd|rd|th)?\b"
-_YEAR_BEFORE = r"(?<![\w$€£.,/:])(?<![0-9][-–])"
-_YEAR_AFTER = rf"(?![\w%/:]|[.,][0-9]|[-–][0-9])(?!\s+(?:{_COUNT_NOUNS})\b)"
-_YEAR_CORE = r"(?:19[0-9][0-9]|20[0-9][0-9]|2100)"
-_YEAR = _YEAR_BEFORE + _YEAR_CORE + _YEAR_AFTER
-_ISO = _YEAR_BEFORE + _YEAR_CORE + r"-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?(?![\w-])"
-_YEAR_RANGE = _YEAR_BEFORE + _YEAR_CORE + r"\s?[-–]\s?" + _YEAR_CORE + _YEAR_AFTER
-_DECADE = r"(?:the\s+)?" + _YEAR_BEFORE + r"(?:19|20)[0-9]0'?s\b"
-_SEASON = rf"(?:the\s+)?(?:{'|'.join(_SEASONS)})\s+(?:of\s+)?{_YEAR}"
-_DAY_MONTH = rf"(?:the\s+)?{_DAY}(?:\s+of)?\s+{_MONTH}"
-_MONTH_DAY = rf"{_MONTH}\s+{_DAY}"
-_WITH_YEAR = (  # shapes that are dates on their own
-    rf"{_ISO}|{_YEAR_RANGE}|{_DAY_MONTH},?\s+{_YEAR}|{_MONTH_DAY},?\s+{_YEAR}"
-    rf"|{_MONTH},?\s+(?:of\s+)?{_YEAR}|{_SEASON}|{_DECADE}"
-)
-_POINT = rf"(?:{_WITH_YEAR}|{_YEAR}|{_DAY_MONTH}|{_MONTH_DAY}|{_MONTH_BARE})"
-_UNIT = r"(?:hour|day|week|fortnight|month|year)s?\b"
-_NUMBER_NAMES = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-_COUNT = rf"(?:(?:a\s+)?couple\s+of|[0-9]{{1,3}}|{_NUMBER_NAMES})"
-_RELATIVE = (
-    r"today|tonight|this\s+(?:morning|afternoon|evening)|(?:the\s+)?day\s+before\s+yesterday"
-    r"|yesterday|earlier\s+this\s+(?:week|month|year)\b"
-    r"|(?:(?:the\s+)?(?:previous|current)|last|this)\s+(?:week|month|year)\b"
-    rf"|(?:last|previous|this)\s+{_MONTH_BARE}|{_COUNT}\s+{_UNIT}\s+ago"
-)
-_POINT_ANY = rf"(?:{_POINT}|{_RELATIVE})"
-_QUALIFIER_WORDS = r"(?:(?:early|mid|late)[\s-]+|(?:the\s+)?(?:beginning|start|middle|end)\s+of\s+)"
-_QUALIFIER = _QUALIFIER_WORDS + "?"
-_SEPARATOR = r"(?:\s?,\s?|\s+(?:and|or|&)\s+)"
-_PREPOSITION = r"(?:(?:in|during|over|for|within)\s+)?"
-_ROLLING = (
-    rf"{_PREPOSITION}(?:(?:the\s+)?(?:past|last|previous|preceding)\s+{_COUNT}\s+{_UNIT}"
-    rf"|(?:the\s+)?past\s+{_UNIT}|the\s+(?:last|preceding)\s+{_UNIT})"
-)
-_RECENT = (
-    rf"(?:in\s+)?recent\s+(?:days|weeks|months|years|times)|{_PREPOSITION}(?:the\s+)?"
-    rf"(?:past|last)\s+(?:a\s+few|few|several)\s+{_UNIT}|(?:until|till|up\s+to|as\s+of)\s+now"
-    r"|most\s+recent(?:ly)?|right\s+now|these\s+days|at\s+the\s+moment|at\s+present"
-    r"|up[\s-]to[\s-]date|so\s+far|latest|newest|recently|recent|nowadays|now|currently"
-    r"|current|lately|presently|(?<=\bthe\s)last(?![-'’])"
-)
-_PATTERN = re.compile(
-    r"(?<!\w)(?=\w)(?:"  # every phrase starts with a letter or digit: skip the rest fast
-    rf"(?P<range>(?:between|from)\s+(?P<range_a>{_POINT_ANY})\s+(?:and|to|until|till|through"
-    rf"|thru|[-–])\s+(?P<range_b>{_POINT_ANY}|now|(?:the\s+)?present|date))"
-    r"|(?P<bound>(?P<bound_word>since|after|before|until|till|til|through|thru|by|up\s+to"
-    r"|prior\s+to|following|(?:starting|beginning)(?:\s+(?:in|from|on))?)\s+"
-    rf"(?P<bound_qualifier>{_QUALIFIER})(?P<bound_point>{_POINT_ANY}))"
-    r"|(?P<within>(?P<within_word>in|during|on|of|for|throughout|from)\s+"
-    rf"(?P<within_qualifier>{_QUALIFIER})(?P<within_point>{_POINT_ANY})"
-    rf"(?P<within_more>(?:{_SEPARATOR}(?:in\s+)?{_POINT}){{0,6}}))"
-    r"|(?P<event>(?P<event_word>before|after|since|during|in|following|prior\s+to|until|till"
-    r"|ahead\s+of)\s+the\s+(?:[a-z][\w'’-]*\s+){0,2}?"
-    rf"(?P<event_year>{_YEAR})\s+[a-z][\w'’-]*)"
-    rf"|(?P<rolling>{_ROLLING})|(?P<relative>{_RELATIVE})|(?P<recent>{_RECENT})"
-    rf"|(?P<standalone>(?P<standalone_qualifier>{_QUALIFIER})(?P<standalone_point>{_WITH_YEAR}))"
-    rf"|(?P<qualified>(?P<qualified_qualifier>{_QUALIFIER_WORDS})(?P<qualified_point>{_YEAR}))"
-    rf"|(?P<trailing>{_YEAR_BEFORE}(?P<trailing_year>{_YEAR_CORE})(?:['’]s\b|(?=[?.!]*$)))"
-    r")(?!\w)",
-    re.IGNORECASE,
-)
-_POINT_PATTERN = re.compile(rf"(?<!\w){_POINT}(?!\w)", re.IGNORECASE)
-_COUNT_UNIT = re.compile(rf"({_COUNT})\s+(hour|day|week|fortnight|month|year)", re.IGNORECASE)
-_CONTROL_AND_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f\s]+")
 
 _Span = tuple[dt.date, dt.date]
 
@@ -171,12 +90,12 @@ def _months_back(day: dt.date, months: int) -> dt.date:
 
 def _count_and_unit(text: str) -> tuple[int, str]:
     """The number and unit of "past 3 days", "two weeks ago", "past week" (count 1)."""
-    found = _COUNT_UNIT.search(text)
+    found = COUNT_UNIT.search(text)
     if found is None:
         unit = re.search(r"(hour|day|week|fortnight|month|year)", text)
         return 1, unit.group(1) if unit else "day"
     word = found.group(1).casefold()
-    count = 2 if "couple" in word else int(word) if word.isdigit() else _NUMBER_WORDS[word]
+    count = 2 if "couple" in word else int(word) if word.isdigit() else NUMBER_WORDS[word]
     return count, found.group(2)
 
 
@@ -206,9 +125,9 @@ def _resolve_relative(text: str, as_of: dt.date) -> _Span | None:
     if len(words) < 2 or words[-2] not in ("last", "previous", "this", "current"):
         return None
     unit, current = words[-1].rstrip("."), words[-2] in ("this", "current")
-    if unit in _MONTHS:  # "last October": strictly before as_of's month; "this October"
-        earlier = _MONTHS[unit] < as_of.month
-        return _month_span(as_of.year if current or earlier else as_of.year - 1, _MONTHS[unit])
+    if unit in MONTHS:  # "last October": strictly before as_of's month; "this October"
+        earlier = MONTHS[unit] < as_of.month
+        return _month_span(as_of.year if current or earlier else as_of.year - 1, MONTHS[unit])
     if unit == "week":
         monday = _week_span(as_of)[0]
         return (monday, as_of) if current else _week_span(monday - dt.timedelta(days=7))
@@ -245,8 +164,8 @@ def _resolve_point(text: str, as_of: dt.date, year_hint: int | None) -> tuple[_S
     if len(years) == 2:
         return (_year_span(min(years))[0], _year_span(max(years))[1]), True
     words = re.findall(r"[^\W\d_]+", lower)
-    month = next((_MONTHS[word] for word in words if word in _MONTHS), None)
-    season = next((_SEASONS[word] for word in words if word in _SEASONS), None)
+    month = next((MONTHS[word] for word in words if word in MONTHS), None)
+    season = next((SEASONS[word] for word in words if word in SEASONS), None)
     year = years[0] if years else None
     if season and year:
         return (_month_span(year, season[0])[0], _month_span(year, season[1])[1]), True
@@ -329,7 +248,7 @@ def _interpret(
             effect, date = _bound(word, span)
             return effect, [(date, date)], whole
         spans = [span]
-        for more in _POINT_PATTERN.finditer(match.group("within_more") or ""):
+        for more in POINT_PATTERN.finditer(match.group("within_more") or ""):
             spans.append(_resolve_point(more.group(0), as_of, hint)[0])
         return "span", spans, whole
     if kind == "event":
@@ -350,7 +269,7 @@ def _interpret(
     # kind == "trailing": a bare year that ends the question, or "2019's offensive".
     previous = (text[: match.start()].split() or [""])[-1]
     if not match.group(0).endswith("s") and (
-        not previous.isalpha() or previous.casefold() in _QUANTITY_CUES
+        not previous.isalpha() or previous.casefold() in QUANTITY_CUES
     ):
         return None
     return "span", [_year_span(int(match.group("trailing_year")))], whole
@@ -369,20 +288,6 @@ def _tidy_query(text: str, drops: list[tuple[int, int]]) -> str:
     return query if query.strip(" ?.!") else text
 
 
-_DAY_POINT = re.compile(
-    rf"(?<!\w)(?:{_DAY_MONTH}|{_MONTH_DAY}|{_YEAR_CORE}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))",
-    re.IGNORECASE,
-)
-# A day and month anywhere in the question ("the 12 May vote"), with an optional year after it.
-_EVENT_MENTION = re.compile(
-    rf"(?<!\w)(?:(?:{_DAY_MONTH}|{_MONTH_DAY})(?:,?\s+{_YEAR_CORE})?"
-    rf"|{_YEAR_CORE}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))(?![\w-])",
-    re.IGNORECASE,
-)
-# A month or day-month followed by a number that is no year we read ("December 9999", "0001").
-_BAD_YEAR_AFTER = re.compile(r",?\s?(?:of\s+)?(?P<number>[0-9]{1,6})(?![\w%])")
-
-
 def _event_day(match: re.Match[str], as_of: dt.date) -> dt.date | None:
     """The day of an "on 3 March" / "3 March 2019" phrase naming when something happened."""
     kind = match.lastgroup
@@ -391,7 +296,7 @@ def _event_day(match: re.Match[str], as_of: dt.date) -> dt.date | None:
     if kind == "within" and match.group("within_word").casefold() not in ("on", "of"):
         return None
     point = match.group(f"{kind}_point")
-    if match.group(f"{kind}_qualifier") or not _DAY_POINT.search(point):
+    if match.group(f"{kind}_qualifier") or not DAY_POINT.search(point):
         return None
     try:
         span = _resolve_point(point, as_of, None)[0]
@@ -417,13 +322,13 @@ def _describe(effect: str, spans: list[_Span]) -> str:
 def parse_question_dates(question: str, *, as_of: dt.date | None = None) -> DateIntent:
     """Parse the temporal expressions of a question into date filters (see the module doc)."""
     as_of = as_of or dt.date.today()
-    text = _CONTROL_AND_SPACE.sub(" ", question).strip()
-    matches = list(_PATTERN.finditer(text))
+    text = CONTROL_AND_SPACE.sub(" ", question).strip()
+    matches = list(PHRASE_PATTERN.finditer(text))
     invalid: list[str] = []
     rejected: list[tuple[int, int]] = []
     kept_matches = []
     for match in matches:
-        after = _BAD_YEAR_AFTER.match(text, match.end())
+        after = BAD_YEAR_AFTER.match(text, match.end())
         if after and match.lastgroup not in ("recent", "rolling", "trailing"):
             number = int(after.group("number"))
             if not 1900 <= number <= 2100 and (number > 31 or len(after.group("number")) >= 3):
@@ -434,7 +339,7 @@ def parse_question_dates(question: str, *, as_of: dt.date | None = None) -> Date
     matches = kept_matches
     event_dates: list[dt.date] = []
     matched = [match.span() for match in matches if _event_day(match, as_of) is None] + rejected
-    for mention in _EVENT_MENTION.finditer(text):
+    for mention in EVENT_MENTION.finditer(text):
         if any(start <= mention.start() < end for start, end in matched):
             continue  # part of a filter phrase ("before 3 March")
         try:

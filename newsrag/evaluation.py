@@ -1,98 +1,63 @@
-"""Evaluation: run goldens through the assistant, compute metrics, apply gates.
+"""Evaluation: run goldens through the assistant, judge each one, and report metrics and gates.
 
-One code path for goldens and benchmarks: the answer-recall helpers below (`contains_answer`,
-`first_answer_rank`, `answer_recall`, `recall_table`) are the README's metric and are what
-bench/retrieval.py should call. Reports are plain dicts (JSON-ready); evaluation_report.py renders
-them (table, JUnit) and compares them with a baseline.
+One code path for goldens and benchmarks: the metric functions are evaluation_metrics.py's (the
+answer-recall helpers `contains_answer`, `first_answer_rank`, `answer_recall`, `recall_table` are
+the README's metric, re-exported here for bench/), gates are gates.py's and the LLM reply cache is
+evaluation_cache.py's. Reports are plain dicts (JSON-ready); evaluation_report.py renders them
+(table, JUnit) and compares them with a baseline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import math
-import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsrag.answering import strip_markers
-from newsrag.goldens import Gate, Golden, GoldenSet, canonical_metric, fold
+from newsrag.evaluation_cache import CachedModel, cache_model_outputs
+from newsrag.evaluation_metrics import (
+    RECALL_KS,
+    SUPPORT_COVERAGE,
+    answer_recall,
+    compute_metrics,
+    contains_answer,
+    content_words,
+    first_answer_rank,
+    fold_text,
+    percentile,
+    recall_table,
+    support_coverage,
+)
+from newsrag.gates import Gate, apply_gates
+from newsrag.goldens import Golden, GoldenSet
 from newsrag.models import Answer, Filters, Hit
-from newsrag.stopwords import EVALUATION_STOPWORDS
 
 if TYPE_CHECKING:
     from newsrag.assistant import Assistant
 
+__all__ = [  # the metrics, gates and reply cache live in their own modules: re-exported for callers
+    "RECALL_KS",
+    "REPORT_FORMAT",
+    "SUPPORT_COVERAGE",
+    "CachedModel",
+    "answer_recall",
+    "apply_gates",
+    "cache_model_outputs",
+    "compute_metrics",
+    "contains_answer",
+    "content_words",
+    "evaluate_golden",
+    "first_answer_rank",
+    "fold_text",
+    "percentile",
+    "recall_table",
+    "run_evaluation",
+    "support_coverage",
+]
+
 REPORT_FORMAT = "newsrag-eval/1"
-RECALL_KS = (1, 3, 5, 10)
-SUPPORT_COVERAGE = 0.5  # share of a sentence's content words its cited passage must hold
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-# --- the metric functions shared with bench/ ----------------------------------------------------
-
-
-def fold_text(text: str) -> str:
-    """Case-fold and collapse whitespace runs (the bench README's matching rule)."""
-    return fold(text)
-
-
-def contains_answer(text: str, answer: str) -> bool:
-    """True when the folded gold answer occurs in the folded text (an empty answer never does)."""
-    folded_answer = fold(answer)
-    return bool(folded_answer) and folded_answer in fold(text)
-
-
-def first_answer_rank(texts: Iterable[str], answer: str) -> int | None:
-    """1-based rank of the first text that contains the answer, or None."""
-    for rank, text in enumerate(texts, start=1):
-        if contains_answer(text, answer):
-            return rank
-    return None
-
-
-def answer_recall(ranks: Sequence[int | None], k: int) -> float:
-    """Share of questions whose first answer-bearing chunk is within the top k (0.0 when none)."""
-    if not ranks:
-        return 0.0
-    return sum(1 for rank in ranks if rank is not None and rank <= k) / len(ranks)
-
-
-def recall_table(ranks: Sequence[int | None], ks: Sequence[int] = RECALL_KS) -> dict[int, float]:
-    """answer-recall@k for every k."""
-    return {k: answer_recall(ranks, k) for k in ks}
-
-
-def percentile(values: Sequence[float], share: float) -> float | None:
-    """Linear-interpolated percentile (share in 0..1); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * share
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-cased words of 3+ characters that are not stopwords."""
-    return {
-        word
-        for word in (match.group(0).casefold() for match in _WORD.finditer(text))
-        if len(word) >= 3 and word not in EVALUATION_STOPWORDS
-    }
-
-
-def support_coverage(sentence: str, passage: str) -> float:
-    """Share of the sentence's content words found in the passage (1.0 for a wordless sentence)."""
-    words = content_words(strip_markers(sentence))
-    return len(words & content_words(passage)) / len(words) if words else 1.0
-
-
-# --- running goldens ------------------------------------------------------------------------------
 
 
 def _ranking(hits: Sequence[Hit], gold: str | None) -> list[dict[str, Any]]:
@@ -305,137 +270,6 @@ def evaluate_golden(
             "sentences": [sentence.to_dict() for sentence in answer.sentences],
         }
     return record
-
-
-class CachedModel:
-    """Wraps the assistant's LLM (stream/complete) to replay replies stored under a folder.
-
-    The key is a sha256 of engine name, endpoint, system prompt, user prompt and sample number:
-    `--repeat N` stores N samples per prompt and a re-run replays them, cheap and stable.
-    """
-
-    def __init__(self, inner: Any, folder: Path) -> None:
-        self.inner = inner
-        self.folder = folder
-        self.name: str = inner.name
-        self.settings = inner.settings
-        self.sample = 0
-        self.hits = 0
-        self.misses = 0
-
-    def path_for(self, system: str, user: str) -> Path:
-        """Where the reply to this prompt (and sample) is stored."""
-        key = json.dumps([self.name, self.settings.llm_base_url, system, user, self.sample])
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return self.folder / digest[:2] / f"{digest}.json"
-
-    def stream(self, system: str, user: str) -> Iterator[str]:
-        """The stored reply in one piece, or the model's pieces (stored once complete)."""
-        path = self.path_for(system, user)
-        try:
-            reply = json.loads(path.read_text(encoding="utf-8"))["reply"]
-        except (OSError, ValueError, KeyError, TypeError):
-            reply = None  # not cached yet, or a damaged entry: ask the model again
-        if isinstance(reply, str):
-            self.hits += 1
-            yield reply
-            return
-        self.misses += 1
-        pieces: list[str] = []
-        for piece in self.inner.stream(system, user):
-            pieces.append(piece)
-            yield piece
-        entry = {"model": self.name, "sample": self.sample, "system": system, "user": user}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({**entry, "reply": "".join(pieces)}), encoding="utf-8")
-        temporary.replace(path)  # atomic: a concurrent reader sees all of it or nothing
-
-    def complete(self, system: str, user: str) -> str:
-        """The whole reply as one string."""
-        return "".join(self.stream(system, user))
-
-    def describe_error(self, error: BaseException) -> Any:
-        """The wrapped model's one-line error."""
-        return self.inner.describe_error(error)
-
-
-def cache_model_outputs(source: Any, folder: Path) -> list[CachedModel]:
-    """Route the assistant's LLM calls (answer and condense) through CachedModel; [] if none."""
-    wrappers = []
-    for attribute in ("model", "condense_model"):
-        inner = getattr(source, attribute, None)
-        if inner is not None and not isinstance(inner, CachedModel):
-            wrapper = CachedModel(inner, folder)
-            setattr(source, attribute, wrapper)
-            wrappers.append(wrapper)
-    return wrappers
-
-
-def _ratio(pairs: Iterable[Sequence[int]]) -> float | None:
-    found = total = 0
-    for hit_count, count in pairs:
-        found += hit_count
-        total += count
-    return found / total if total else None
-
-
-def _mean(values: Iterable[float | bool | None]) -> float | None:
-    kept = [float(value) for value in values if value is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
-def compute_metrics(
-    results: Sequence[dict[str, Any]], recall_ks: Sequence[int] = RECALL_KS
-) -> dict[str, float | None]:
-    """Every metric from the per-golden results of a report (None where nothing measures it)."""
-    runs = [run for result in results for run in result["runs"]]
-    parts = [run["parts"] for run in runs]
-    latencies = [seconds for run in runs for seconds in run["latencies"]]
-    golds = [part["gold"] for part in parts if part["gold"] is not None]
-    ranks = [gold["rank"] for gold in golds]
-    metrics: dict[str, float | None] = {
-        "pass_rate": _mean(result["passed"] for result in results),
-        "hit_at_k": _mean(part["hit"] for part in parts),
-        "mrr": _mean(part["reciprocal_rank"] for part in parts),
-        "contains_rate": _ratio(part["contains"] for part in parts),
-        "citation_precision": _ratio(part["citations"] for part in parts),
-        "citation_recall": _ratio(part["expected_cited"] for part in parts),
-        "refusal_accuracy": _mean(part["refusal_correct"] for part in parts),
-        "unsupported_sentence_rate": _ratio(part["sentences"] for part in parts),
-        "latency_p50": percentile(latencies, 0.5),
-        "latency_p95": percentile(latencies, 0.95),
-    }
-    for k, value in recall_table(ranks, recall_ks).items():
-        metrics[f"answer_recall@{k}"] = value if golds else None
-    metrics["answer_containment"] = _mean(gold["in_answer"] for gold in golds)
-    metrics["citation_containment"] = _mean(gold["in_citation"] for gold in golds)
-    metrics["short_answer_containment"] = _mean(gold.get("in_short") for gold in golds)
-    metrics["short_answer_rate"] = _ratio(part.get("short", [0, 0]) for part in parts)
-    return metrics
-
-
-def apply_gates(metrics: dict[str, float | None], gates: Sequence[Gate]) -> list[dict[str, Any]]:
-    """Judge each gate; a later gate on the same metric and side (command line) wins."""
-    merged: dict[str, Gate] = {}
-    for gate in gates:
-        metric = canonical_metric(gate.metric)
-        previous = merged.get(metric)
-        if previous is not None:
-            gate = Gate(
-                metric,
-                minimum=gate.minimum if gate.minimum is not None else previous.minimum,
-                maximum=gate.maximum if gate.maximum is not None else previous.maximum,
-                origin=gate.origin,
-            )
-        merged[metric] = Gate(metric, gate.minimum, gate.maximum, gate.origin)
-    judged = []
-    for metric, gate in merged.items():
-        value = metrics.get(metric)
-        judged.append(
-            {**gate.to_dict(), "gate": gate.describe(), "value": value, "passed": gate.holds(value)}
-        )
-    return judged
 
 
 def run_evaluation(
