@@ -1,14 +1,14 @@
 """The short answer: a name, number, date, place or phrase copied verbatim from a cited passage.
 
-1. The question's expected answer type (answer_type): who -> person, how many -> number, when ->
-   date, where/which country -> place, which company -> organisation, how much -> money or number,
-   what percentage -> percent, how long -> duration, which show/film/... -> a named thing.
+1. The question's expected answer type (answer_types.py): who -> person, how many -> number, when
+   -> date, where/which country -> place, which company -> organisation, a "which <noun>" head noun.
 2. Candidates: the named entities (spaCy's small English pipeline, shipped in a PyPI wheel) and
    quoted titles of the best-scoring sentences whose label fits the type; a name the question
    already holds is not an answer to it.
 3. Each candidate scores its sentence's relevance times the fit of its label, summed over the
    passages that name it (agreement across passages); the best one, as written in its best
-   sentence, is the short answer, cited to that passage.
+   sentence, is the short answer, cited to that passage (rank_short_answers: all of them, best
+   first). Amounts never merge ("2 million" is not a part of "2.5 million"); names do.
 4. "Which <noun>" questions asking for a thing or place: the fit also scales with the span's
    similarity to the head noun ("which insect" -> "monarch butterflies", not the agency that
    listed them), and for things plain noun phrases are candidates too (entities.py).
@@ -21,6 +21,24 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from newsrag.answer_types import (
+    AGE,
+    DATE,
+    DURATION,
+    MONEY,
+    NUMBER,
+    ORGANIZATION,
+    PERCENT,
+    PERSON,
+    PLACE,
+    THING,
+    WHO_IS_NAME,
+    WORD_PATTERN,
+    answer_type,
+    question_head,
+    slot_anchors,
+    word_key,
+)
 from newsrag.entities import FUNCTION_WORDS as _STOP
 from newsrag.entities import Entity, EntityFinder
 from newsrag.sentences import Candidate
@@ -37,6 +55,14 @@ HEAD_SIMILARITY_NONE = 0.1
 HEAD_SIMILARITY_FULL = 0.5
 HEAD_FIT_FLOOR = 0.05
 PHRASE_FIT = 0.5
+# The answer stands where the question's wh-word stands: right after the question's last word
+# before it ("an affair with [who]" -> "an affair with Nicole Shanahan") or right before its first
+# word after it ("[which nation] plunged" -> "Sri Lanka has plunged", "lost [how many]
+# subscribers" -> "970,000 subscribers"). A span within SLOT_WINDOW words of such an anchor
+# in its sentence has its fit multiplied by 1 + SLOT_BONUS. Chosen on rtqa-dev (docs/benchmarks.md
+# "Answers": a plateau over bonus 2-5, window 4-6).
+SLOT_BONUS = 2.0
+SLOT_WINDOW = 5
 HEAD_KINDS = frozenset(
     {"thing", "place"}
 )  # chosen on rtqa-dev: "organization" and "person" gained nothing there
@@ -44,116 +70,6 @@ HEAD_KINDS = frozenset(
 # head noun, span texts -> cosine similarity of each span to the head
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
-PERSON, NUMBER, MONEY, PERCENT, DURATION, AGE, DATE, PLACE, ORGANIZATION, THING = [
-    "person",
-    "number",
-    "money",
-    "percent",
-    "duration",
-    "age",
-    "date",
-    "place",
-    "organization",
-    "thing",
-]
-
-_PERSON_NOUNS = (
-    r"person|man|woman|men|women|people|actor|actress|singer|star|player|politician|leader|"
-    r"celebs?|celebrit(?:y|ies)|musician|rapper|artist|athlete|author|writer|ceo|chief|minister|"
-    r"president|senator|judge|justice|member|candidate|official|director|executive|founder|"
-    r"host|comedian|footballer|golfer|quarterback|coach|lawmaker|governor|mayor|king|queen|"
-    r"prince|princess|monarch|billionaire|journalist|presenter|pop star|model|tennis star|"
-    r"head of state|world leader|figure|legend|icon|pitcher|driver|boxer|swimmer|gymnast|"
-    r"suspect|victim|survivor|astronaut|scientist|designer|chef|filmmaker|producer|mp|peer|"
-    r"lawyer|attorney|general|officer|spokesman|spokeswoman|spokesperson|commander|pope|colonel|"
-    r"captain|sergeant|lieutenant|soldier|fighter|militant|diplomat|envoy|ambassador|"
-    r"activist|protester|employee|worker|owner|heir|son|daughter|wife|husband|mother|father"
-)
-_PLACE_NOUNS = (
-    r"country|countries|city|cities|state|states|nation|nations|town|island|region|province|"
-    r"continent|capital|location|place|county|park|national park|territory|village|area|"
-    r"sea|ocean|river|lake|mountain|volcano|airport|stadium|district|neighbou?rhood|border"
-)
-_ORGANIZATION_NOUNS = (
-    r"company|companies|firm|organi[sz]ation|team|teams|agency|party|group|network|brand|"
-    r"retailer|chain|airline|bank|university|school|schools|club|service|outlet|newspaper|"
-    r"channel|union|carrier|automaker|carmaker|manufacturer|startup|business|store|restaurant|"
-    r"platform|app|website|site|studio|label|charity|court|department|ministry|body|church|"
-    r"college|hospital|league|federation|committee|coalition|alliance|government|streamer|"
-    r"broadcaster|publisher|giant|maker|supermarket|grocer|provider|operator|developer|"
-    r"conglomerate|exchange|regulator|watchdog|cartel|gang|militia"
-)
-_TYPE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), kind)
-    for pattern, kind in (
-        (
-            r"\bwhat\s+(?:percentage|percent|proportion|share|fraction)\b|\bhow\s+much\s+of\b",
-            PERCENT,
-        ),
-        (r"\bhow\s+old\b|\bwhat\s+age\b|\bat\s+what\s+age\b", AGE),
-        (r"\bhow\s+long\b|\bfor\s+how\s+many\s+(?:days|weeks|months|years|hours)\b", DURATION),
-        (
-            r"\bhow\s+much\s+(?:money|cash|funding|did\b|does\b|do\b|has\b|have\b|is\b|was\b|will\b"
-            r"|would\b|are\b|were\b)|\bhow\s+much\b.*\b(?:cost|costs|raise[sd]?|pay|paid|worth|"
-            r"spend|spent|earn|earned|fine[sd]?|offer(?:ed)?|price|budget|charge[sd]?)\b"
-            r"|\bwhat\s+(?:amount|sum|price)\b|\bhow\s+much\s+(?:\w+\s+){0,4}(?:dollars|pounds|euros)",
-            MONEY,
-        ),
-        (r"\bhow\s+(?:many|much)\b|\bwhat\s+number\b", NUMBER),
-        (
-            r"^\W*when\b|\bsince\s+when\b|\b(?:what|which)\s+(?:year|date|day|month|time|decade"
-            r"|century)\b|\bby\s+when\b|\bwhen\s+(?:did|does|will|was|is|were)\b",
-            DATE,
-        ),
-        (r"\bwho(?:m|se)?\b", PERSON),
-        (r"^\W*where\b|\bwhere\s+(?:is|are|was|were|did|does|do|will)\b|\bin\s+which\s+\w+", PLACE),
-    )
-)
-# "Which <head noun>": the first noun of a known kind within the next few words decides.
-_HEAD_NOUNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"^(?:{_PERSON_NOUNS})$", re.IGNORECASE), PERSON),
-    (re.compile(rf"^(?:{_PLACE_NOUNS})$", re.IGNORECASE), PLACE),
-    (re.compile(rf"^(?:{_ORGANIZATION_NOUNS})$", re.IGNORECASE), ORGANIZATION),
-)
-_WHICH = re.compile(
-    r"\b(?:which|what)\s+(?!(?:is|are|was|were|did|does|do|has|have|had|happened|happens|will"
-    r"|would|can|could|should|about|if|else)\b)((?:[\w'’-]+\s+){0,3}[\w'’-]+)|\bname\s+the\b",
-    re.IGNORECASE,
-)
-
-
-_VERB_LIKE = re.compile(
-    r"^(?:\w+ed|is|are|was|were|has|have|had|did|does|do|will|would|can|could|won|made|became"
-    r"|said|says|fled|got|took|led|hit|beat|set|lost|sent|ran|went|came|gave|told|saw|wrote|sold"
-    r"|bought|left|became|becomes|makes|wins|plans|faces|wants|says)$"
-)
-
-
-def _head_kind(words: str) -> str:
-    """The kind of the last known noun among the words after "which"/"what" (THING if none):
-    "which major US retailer" is a retailer, "which tennis star" a star."""
-    tokens = words.split()
-    found = THING
-    index = 0
-    while index < len(tokens):
-        token = tokens[index].casefold()
-        if index and (_VERB_LIKE.match(token) or token in _STOP):
-            break  # the noun phrase after "which" ends at its verb: "which country fled ..."
-        for size in [size for size in (3, 2, 1) if index + size <= len(tokens)]:  # "head of state"
-            phrase = " ".join(tokens[index : index + size]).casefold().strip("'’?,.")
-            phrase = re.sub(r"['’]s$", "", phrase)
-            kind = next((kind for pattern, kind in _HEAD_NOUNS if pattern.match(phrase)), None)
-            if kind is not None:
-                found = kind
-                index += size - 1
-                if re.search(r"['’]s$", tokens[index]):
-                    return found  # "which company's stock": the possessor is asked for
-                break
-        index += 1
-    return found
-
-
-# How well an NER label answers each type (1 = the type's own label).
 _LABEL_FIT: dict[str, dict[str, float]] = {
     PERSON: {"PERSON": 1.0},
     NUMBER: {"CARDINAL": 1.0, "QUANTITY": 1.0, "MONEY": 0.6, "PERCENT": 0.5, "DATE": 0.2},
@@ -175,47 +91,14 @@ _DURATION_UNIT = re.compile(
 )
 
 
-_WHO_IS_NAME = re.compile(
-    r"^\W*(?i:who\s+(?:is|was|are|were))\s+(?P<name>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)"
-)
-
-
-_TYPE_OF = re.compile(
-    r"^(?:types?|kinds?|sorts?|forms?|species|breeds?|brands?|makes?)\s+of\s+", re.IGNORECASE
-)
-
-
-def question_head(question: str) -> str:
-    """The noun phrase a "which/what <noun>" question asks for an instance of ("virus",
-    "menu item", "John Constable painting"); "" when there is none ("which of these")."""
-    which = _WHICH.search(question)
-    if which is None or not which.group(1):
-        return ""
-    words: list[str] = []
-    for index, token in enumerate(_TYPE_OF.sub("", which.group(1)).split()):
-        folded = token.casefold().strip("'’?,.")
-        if folded in _STOP or (index and _VERB_LIKE.match(folded)):
-            break  # "which country fled": the noun phrase ends at its verb
-        words.append(token.strip("?,."))
-        if re.search(r"['’]s$", token):
-            break
-    return " ".join(words)
-
-
-def answer_type(question: str) -> str:
-    """The expected answer type of a question ("" when it expects none: yes/no, why, how).
-
-    "Who is Sirwan Barzani?" asks for a description, not a name: no type.
-    """
-    if _WHO_IS_NAME.match(question):
-        return ""
-    for pattern, kind in _TYPE_PATTERNS:
-        if pattern.search(question):
-            return kind
-    which = _WHICH.search(question)
-    if which is None:
-        return ""
-    return _head_kind(which.group(1) or "")
+def _in_slot(sentence: str, entity: Entity, anchors: tuple[frozenset[str], frozenset[str]]) -> bool:
+    """True when the span follows a left anchor or precedes a right anchor within SLOT_WINDOW words."""
+    left, right = anchors
+    if not left and not right:
+        return False
+    before = [word_key(word) for word in WORD_PATTERN.findall(sentence[: entity.start])]
+    after = [word_key(word) for word in WORD_PATTERN.findall(sentence[entity.end :])]
+    return bool(left & set(before[-SLOT_WINDOW:])) or bool(right & set(after[:SLOT_WINDOW]))
 
 
 def _content_words(text: str) -> set[str]:
@@ -294,6 +177,45 @@ def _with_currency(sentence: str, entity: Entity) -> Entity:
     return entity
 
 
+# "£7m", "$1.5bn": spaCy ends the amount before a unit written onto it.
+_ATTACHED_UNIT = re.compile(r"(?:bn|mn|tn|m|k|b)\b")
+# A person's title as news writes it before the name ("UK Prime Minister Boris Johnson",
+# "President Joe Biden", "Rep. Glenn Thompson, R-Pa."): part of the answer, not of the name.
+_TITLE_BEFORE = re.compile(
+    r"(?:(?:(?:UK|US|U\.S\.|British|French|German|Russian|Ukrainian|Chinese|then-|former)\s+)?"
+    r"(?:Prime\s+Minister|(?:Vice\s+)?President|Chancellor|Secretary\s+of\s+State|Secretary|"
+    r"Sen\.|Senator|Rep\.|Representative|Gov\.|Governor|Mayor|Dr\.|King|Queen|Prince|Princess|"
+    r"Pope|Judge|Justice|Speaker|Ambassador|General|Gen\.|Col\.|Minister|CEO)\s+)$"
+)
+_PARTY_AFTER = re.compile(r",\s+[RDI]-[A-Z][A-Za-z]{1,4}\.?(?=[\s,;.)]|$)")
+
+
+def _with_unit(sentence: str, entity: Entity) -> Entity:
+    """ "£7" of "£7m": the amount with the unit written onto it."""
+    if entity.label not in ("MONEY", "CARDINAL", "QUANTITY"):
+        return entity
+    unit = _ATTACHED_UNIT.match(sentence, entity.end)
+    if unit is None:
+        return entity
+    return Entity(sentence[entity.start : unit.end()], entity.label, entity.start, unit.end())
+
+
+def _with_title(sentence: str, entity: Entity) -> Entity:
+    """ "Joe Biden" said "President Joe Biden": the title (and a US party-state tag) with the name."""
+    if entity.label != "PERSON":
+        return entity
+    start, end = entity.start, entity.end
+    title = _TITLE_BEFORE.search(sentence[max(0, start - 60) : start])
+    if title is not None:
+        start -= len(title.group(0))
+    party = _PARTY_AFTER.match(sentence, end)
+    if party is not None:
+        end = party.end()
+    if (start, end) == (entity.start, entity.end):
+        return entity
+    return Entity(sentence[start:end], entity.label, start, end)
+
+
 def _fits(kind: str, entity: Entity, sentence: str = "") -> float:
     fit = _LABEL_FIT.get(kind, _LABEL_FIT[THING]).get(entity.label, 0.0)
     if kind == AGE and not _AGE_CONTEXT.search(sentence):
@@ -322,7 +244,23 @@ def find_short_answer(
     outlets: dict[int, str] | None = None,
     similarity: Similarity | None = None,
 ) -> ShortAnswer | None:
-    """The best-backed span of the expected type in the top sentences, or None.
+    """The best-backed span of the expected type in the top sentences, or None."""
+    ranked = rank_short_answers(
+        question, candidates, finder=finder, kind=kind, outlets=outlets, similarity=similarity
+    )
+    return ranked[0] if ranked else None
+
+
+def rank_short_answers(
+    question: str,
+    candidates: Sequence[Candidate],
+    *,
+    finder: EntityFinder,
+    kind: str | None = None,
+    outlets: dict[int, str] | None = None,
+    similarity: Similarity | None = None,
+) -> list[ShortAnswer]:
+    """Every span of the expected type in the top sentences, best-backed first ([] if none).
 
     outlets: hit index -> the outlet that published it (never the answer about its own story).
     similarity: for "which <thing>" questions, spans nearer the head noun fit better and noun
@@ -331,7 +269,7 @@ def find_short_answer(
     outlets = outlets or {}
     kind = answer_type(question) if kind is None else kind
     if not candidates or not kind:
-        return None  # no type to look for ("what did X say"): phrase_answer stands in
+        return []  # no type to look for ("what did X say"): phrase_answer stands in
     best = candidates[0].score
     pool = [
         candidate
@@ -339,6 +277,10 @@ def find_short_answer(
         if candidate.score >= SENTENCE_SCORE_FLOOR * best
     ]
     question_words = _content_words(question)
+    # "near which national park" -> "Yosemite National Park": the head noun's words name the type
+    # asked for, so a span holding them does not repeat the question.
+    repeated = question_words - _content_words(question_head(question))
+    anchors = slot_anchors(question)
     totals: dict[str, float] = {}
     best_seen: dict[str, tuple[float, Candidate, Entity, bool]] = {}
     texts = [candidate.raw for candidate in pool]
@@ -366,13 +308,16 @@ def find_short_answer(
                 fit = PHRASE_FIT
             else:
                 entity = _with_currency(candidate.raw, _widen_pair(candidate.raw, entity, entities))
-                entity = _without_possessive(entity)
+                entity = _with_unit(candidate.raw, _without_possessive(entity))
                 fit = _fits(kind or THING, entity, candidate.raw)
+            # The question-word checks look at the name alone: "President" in the question does
+            # not make "President Joe Biden" half the question's.
             words = _content_words(entity.text)
+            entity = _with_title(candidate.raw, entity)
             if fit <= 0 or not words or words <= question_words:
                 continue  # no fit, or a name the question already holds
             # "Spirit and Frontier" when the question names Spirit: half of it is the question's.
-            fit *= 1.0 - len(words & question_words) / len(words)
+            fit *= 1.0 - len(words & repeated) / len(words)
             if len(entity.text.split()) > MAX_SHORT_WORDS:
                 continue
             key = _key(entity.text)
@@ -391,39 +336,52 @@ def find_short_answer(
                 HEAD_SIMILARITY_FULL - HEAD_SIMILARITY_NONE
             )
             fit *= min(1.0, max(HEAD_FIT_FLOOR, scale))
+        typed = fit >= 1.0
+        if SLOT_BONUS and _in_slot(candidate.raw, entity, anchors):
+            fit *= 1.0 + SLOT_BONUS
         value = max(candidate.score, 0.0) * fit
         totals[key] = totals.get(key, 0.0) + value
         if key not in best_seen or value > best_seen[key][0]:
-            best_seen[key] = (value, candidate, entity, fit >= 1.0)
+            best_seen[key] = (value, candidate, entity, typed)
     if not totals:
-        return None
+        return []
     # "Beth" and "Beth Mead", "UCLA" and "USC and UCLA": the fuller name gets the shorter's votes.
-    merged = dict(totals)
+    merged = dict(totals)  # a shorter name merged into a fuller one leaves the ranking
     for short_key in totals:
+        if any(character.isdigit() for character in short_key):
+            continue  # "2 million" is not part of "2.5 million": amounts never merge
         words = set(short_key.split())
         fuller = [
             other
-            for other in totals
+            for other in merged
             if other != short_key and words < set(other.split()) and len(other.split()) <= 6
         ]
         if fuller:
             target = max(fuller, key=lambda other: totals[other])
             merged[target] += totals[short_key]
-            merged[short_key] = 0.0
-    totals = merged
-    key = max(totals, key=lambda name: (totals[name], best_seen[name][0]))
-    _, sentence, entity, typed = best_seen[key]
-    text = entity.text.strip(" ,;:")
-    start = sentence.start + entity.start
-    return ShortAnswer(
-        text=text,
-        hit_index=sentence.hit_index,
-        sentence=sentence,
-        start=start,
-        end=start + len(text),
-        score=totals[key],
-        typed=typed,
+            del merged[short_key]
+    order = sorted(
+        merged,
+        key=lambda name: (merged[name], best_seen[name][0]),
+        reverse=True,
     )
+    ranked: list[ShortAnswer] = []
+    for key in order:
+        _, sentence, entity, typed = best_seen[key]
+        text = entity.text.strip(" ,;:")
+        start = sentence.start + entity.start
+        ranked.append(
+            ShortAnswer(
+                text=text,
+                hit_index=sentence.hit_index,
+                sentence=sentence,
+                start=start,
+                end=start + len(text),
+                score=merged[key],
+                typed=typed,
+            )
+        )
+    return ranked
 
 
 _THAT_CLAUSE = re.compile(
@@ -453,7 +411,7 @@ def phrase_answer(question: str, sentence: Candidate) -> tuple[str, int] | None:
     what someone said ("... told X that <clause>"), a quotation, else the longest run
     (<= MAX_SHORT_WORDS) of words the question does not hold (None when there is none)."""
     raw = sentence.raw
-    who = _WHO_IS_NAME.match(question)
+    who = WHO_IS_NAME.match(question)
     if who:  # "Sirwan Barzani, a Peshmerga Commander at the front line, told ...": the apposition
         surname = re.escape(who.group("name").split()[-1])
         apposition = re.search(rf"{surname}\s*,\s+((?:a|an|the)\s+[^,;]{{3,100}})", raw)
