@@ -35,7 +35,7 @@ from newsrag.dates import DateIntent, merge_filters, parse_question_dates
 from newsrag.embedding import Embedder
 from newsrag.engines import AnswerEngineError, Draft, ExtractiveEngine, LanguageModel, LLMEngine
 from newsrag.engines.base import Retrieval
-from newsrag.engines.extractive import short_answer_for
+from newsrag.engines.extractive import short_answers_for
 from newsrag.keyword import Tokenizer
 from newsrag.manifest import Manifest, manifest_stamp
 from newsrag.metadata_answers import metadata_answer
@@ -286,8 +286,8 @@ class Assistant:
         kind = answer_type(searched_for)
         evidence = evidence_strength(candidates)
         step = time.perf_counter()
-        short = (
-            short_answer_for(
+        ranked = (
+            short_answers_for(
                 searched_for,
                 candidates,
                 finder=self.entity_finder,
@@ -296,8 +296,9 @@ class Assistant:
                 cache=self.vector_cache,
             )
             if candidates
-            else None
+            else []
         )
+        short = ranked[0] if ranked else None
         timings["short_answer"] = time.perf_counter() - step
         terms = predicate_terms(intent.query, self.tokenizer)
         sentences = [short.sentence.text] if short else []
@@ -321,6 +322,7 @@ class Assistant:
             answer_type=kind,
             answerable=self.answerable(hits, evidence, kind, short, covered, in_passages),
             short=short,
+            alternatives=tuple(ranked[1:]),
             coverage=covered,
             passage_coverage=in_passages,
         )

@@ -28,6 +28,7 @@ class Retrieval:
     answer_type: str = ""  # expected answer type of the question (short_answer.answer_type)
     answerable: bool = True  # the evidence addresses what is asked (Assistant.answerable)
     short: ShortAnswer | None = None  # the short answer found in the candidates, if any
+    alternatives: tuple[ShortAnswer, ...] = ()  # the next-best short answers, best first
     coverage: float = 0.0  # share of the question's predicate terms the answer's sentence holds
     passage_coverage: float = 0.0  # ... that the retrieved passages hold
     options: tuple[tuple[str, Any], ...] = ()  # Question.engine_options, for the engine to read

@@ -11,8 +11,8 @@ from newsrag.short_answer import (
     EntityFinder,
     ShortAnswer,
     Similarity,
-    find_short_answer,
     phrase_answer,
+    rank_short_answers,
 )
 
 # An extra sentence joins the answer only when it is nearly as relevant as the best one.
@@ -21,6 +21,12 @@ EXTRA_SENTENCE_RATIO = 0.85
 NEAR_DUPLICATE_COSINE = 0.9
 
 NEAR_DUPLICATE_OVERLAP = 0.7
+
+# The sentences of the next-best short answers (at most ALTERNATIVES_QUOTED, each backed at least
+# ALTERNATIVE_RATIO as strongly as the short answer) are quoted right after its own: chosen on
+# rtqa-dev (docs/benchmarks.md "Answers").
+ALTERNATIVES_QUOTED = 2
+ALTERNATIVE_RATIO = 0.5
 
 
 def _word_overlap(first: str, second: str) -> float:
@@ -83,6 +89,39 @@ def head_similarity(cache: VectorCache) -> Similarity:
     return similarity
 
 
+def short_answers_for(
+    question: str,
+    candidates: Sequence[Candidate],
+    *,
+    finder: EntityFinder,
+    kind: str,
+    hits: Sequence[Hit] = (),
+    cache: VectorCache | None = None,
+) -> list[ShortAnswer]:
+    """The typed spans of the top sentences, best first, else a phrase of the best sentence
+    ([] when there is none). hits: the passages the candidates come from, whose own outlets are
+    never the answer; cache: the answer embedder's vectors, which rank spans by nearness to a
+    "which <thing>" head noun."""
+    outlets = {index: hit.article.source for index, hit in enumerate(hits)}
+    ranked = rank_short_answers(
+        question,
+        candidates,
+        finder=finder,
+        kind=kind,
+        outlets=outlets,
+        similarity=head_similarity(cache) if cache is not None else None,
+    )
+    if ranked or not candidates:
+        return ranked
+    phrase = phrase_answer(question, candidates[0])
+    if phrase is None:
+        return []
+    text, offset = phrase
+    sentence = candidates[0]
+    start = sentence.start + offset
+    return [ShortAnswer(text, sentence.hit_index, sentence, start, start + len(text), 0.0, False)]
+
+
 def short_answer_for(
     question: str,
     candidates: Sequence[Candidate],
@@ -92,27 +131,35 @@ def short_answer_for(
     hits: Sequence[Hit] = (),
     cache: VectorCache | None = None,
 ) -> ShortAnswer | None:
-    """The typed span of the top sentences, else a phrase of the best sentence (hits: the
-    passages the candidates come from, whose own outlets are never the answer; cache: the
-    answer embedder's vectors, which rank spans by nearness to a "which <thing>" head noun)."""
-    outlets = {index: hit.article.source for index, hit in enumerate(hits)}
-    found = find_short_answer(
-        question,
-        candidates,
-        finder=finder,
-        kind=kind,
-        outlets=outlets,
-        similarity=head_similarity(cache) if cache is not None else None,
+    """The best of short_answers_for (None when there is none)."""
+    ranked = short_answers_for(
+        question, candidates, finder=finder, kind=kind, hits=hits, cache=cache
     )
-    if found is not None or not candidates:
-        return found
-    phrase = phrase_answer(question, candidates[0])
-    if phrase is None:
-        return None
-    text, offset = phrase
-    sentence = candidates[0]
-    start = sentence.start + offset
-    return ShortAnswer(text, sentence.hit_index, sentence, start, start + len(text), 0.0, False)
+    return ranked[0] if ranked else None
+
+
+def with_alternatives(
+    selected: list[Candidate],
+    short: ShortAnswer,
+    alternatives: Sequence[ShortAnswer],
+    *,
+    limit: int,
+) -> list[Candidate]:
+    """The short answer's sentence first, then the sentences naming the next-best spans backed at
+    least ALTERNATIVE_RATIO as strongly (the reader sees the other candidates' evidence), then the
+    rest of the selection, at most limit sentences."""
+    first = [short.sentence]
+    for alternative in alternatives[:ALTERNATIVES_QUOTED]:
+        if short.score <= 0 or alternative.score < ALTERNATIVE_RATIO * short.score:
+            break
+        if not any(_same(alternative.sentence, sentence) for sentence in first):
+            first.append(alternative.sentence)
+    rest = [item for item in selected if not any(_same(item, sentence) for sentence in first)]
+    return (first + rest)[:limit]
+
+
+def _same(first: Candidate, second: Candidate) -> bool:
+    return first.hit_index == second.hit_index and first.start == second.start
 
 
 class ExtractiveEngine:
@@ -129,16 +176,22 @@ class ExtractiveEngine:
         selected = select_sentences(
             retrieval.candidates, limit=self.sentences, cache=retrieval.cache
         )
-        short = retrieval.short or short_answer_for(
-            retrieval.searched_for,
-            retrieval.candidates,
-            finder=self.finder,
-            kind=retrieval.answer_type,
-            hits=retrieval.hits,
-            cache=retrieval.cache,
+        ranked = (
+            [retrieval.short, *retrieval.alternatives]
+            if retrieval.short is not None
+            else short_answers_for(
+                retrieval.searched_for,
+                retrieval.candidates,
+                finder=self.finder,
+                kind=retrieval.answer_type,
+                hits=retrieval.hits,
+                cache=retrieval.cache,
+            )
         )
+        short = ranked[0] if ranked else None
         if short is not None:
             selected = with_sentence(selected, short.sentence, limit=self.sentences)
+            selected = with_alternatives(selected, short, ranked[1:], limit=self.sentences)
         yield Draft(
             text=compose_extractive(selected),
             short_answer=short.text if short else "",
