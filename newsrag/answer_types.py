@@ -1,8 +1,9 @@
-"""The answer type a question expects, and the head noun of a "which <noun>" question.
+"""What a question asks for: its answer type, the head noun of "which <noun>", its slot anchors.
 
 who -> person, how many -> number, when -> date, where/which country -> place, which company ->
 organisation, how much -> money or number, what percentage -> percent, how long -> duration, which
-show/film/... -> a named thing; "" when it expects no type (yes/no, why, how).
+show/film/... -> a named thing; "" when it expects no type (yes/no, why, how). The slot anchors are
+the question's words just before and just after its wh-phrase, where the answer stands in a sentence.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ HEAD_KINDS = frozenset(
 # head noun, span texts -> cosine similarity of each span to the head
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
+# How well an NER label answers each type (1 = the type's own label).
 _LABEL_FIT: dict[str, dict[str, float]] = {
     PERSON: {"PERSON": 1.0},
     NUMBER: {"CARDINAL": 1.0, "QUANTITY": 1.0, "MONEY": 0.6, "PERCENT": 0.5, "DATE": 0.2},

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from newsrag.engines.base import Retrieval
-from newsrag.engines.extractive import ExtractiveEngine
+from newsrag.engines.extractive import ExtractiveEngine, with_alternatives
 from newsrag.entities import EntityFinder
 from newsrag.models import Filters
 from newsrag.sentences import Candidate, VectorCache
-from newsrag.short_answer import NUMBER
+from newsrag.short_answer import NUMBER, ShortAnswer
 
 QUESTION = "Netflix lost how many subscribers in the quarter?"
 SENTENCES = [
@@ -77,3 +77,26 @@ def test_the_answer_stays_within_its_sentence_limit(finder: EntityFinder, embedd
     engine = ExtractiveEngine(sentences=1, finder=finder)
     draft = draft_of(engine, VectorCache(embedder))
     assert draft.text == "Netflix lost 970,000 subscribers in the quarter. [1]"
+
+
+def test_a_wire_copy_of_the_short_answers_sentence_is_not_quoted_again() -> None:
+    def sentence(text: str, hit_index: int) -> Candidate:
+        return Candidate(
+            hit_index=hit_index, start=0, end=len(text), text=text, raw=text, score=0.8
+        )
+
+    def answer(text: str, source: Candidate, score: float) -> ShortAnswer:
+        start = source.raw.index(text)
+        return ShortAnswer(text, source.hit_index, source, start, start + len(text), score, True)
+
+    own = sentence("Netflix lost 970,000 subscribers in the quarter, not 2 million, it said.", 0)
+    copy = sentence("Netflix lost 970,000 subscribers in the quarter, not 2 million, it said!", 1)
+    other = sentence("Analysts had expected a loss of 2.5 million subscribers.", 2)
+    short = answer("970,000", own, 2.0)
+    # Another outlet's copy of the same sentence is not more evidence for the runner-up ...
+    assert with_alternatives([own], short, [answer("2 million", copy, 1.5)], limit=3) == [own]
+    # ... a different sentence is.
+    chosen = with_alternatives([own], short, [answer("2.5 million", other, 1.5)], limit=3)
+    assert chosen == [own, other]
+    # Backed less than half as strongly: not quoted.
+    assert with_alternatives([own], short, [answer("2.5 million", other, 0.9)], limit=3) == [own]

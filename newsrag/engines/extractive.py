@@ -122,22 +122,6 @@ def short_answers_for(
     return [ShortAnswer(text, sentence.hit_index, sentence, start, start + len(text), 0.0, False)]
 
 
-def short_answer_for(
-    question: str,
-    candidates: Sequence[Candidate],
-    *,
-    finder: EntityFinder,
-    kind: str,
-    hits: Sequence[Hit] = (),
-    cache: VectorCache | None = None,
-) -> ShortAnswer | None:
-    """The best of short_answers_for (None when there is none)."""
-    ranked = short_answers_for(
-        question, candidates, finder=finder, kind=kind, hits=hits, cache=cache
-    )
-    return ranked[0] if ranked else None
-
-
 def with_alternatives(
     selected: list[Candidate],
     short: ShortAnswer,
@@ -152,7 +136,11 @@ def with_alternatives(
     for alternative in alternatives[:ALTERNATIVES_QUOTED]:
         if short.score <= 0 or alternative.score < ALTERNATIVE_RATIO * short.score:
             break
-        if not any(_same(alternative.sentence, sentence) for sentence in first):
+        if not any(
+            _same(alternative.sentence, sentence)
+            or _word_overlap(alternative.sentence.text, sentence.text) >= NEAR_DUPLICATE_OVERLAP
+            for sentence in first
+        ):  # the same wire sentence in another outlet's copy is not more evidence
             first.append(alternative.sentence)
     rest = [item for item in selected if not any(_same(item, sentence) for sentence in first)]
     return (first + rest)[:limit]
