@@ -96,7 +96,8 @@ def test_history_slash_commands_and_ctrl_c(seed_index: Settings, tmp_path: Path)
 
         # CPython's readline shows the prompt before it waits in select(): a SIGINT in between is
         # only seen at the next keystroke (no EINTR). A person presses Ctrl-C long after the
-        # prompt; on a loaded machine the child can take more than pexpect's 50 ms to get there.
+        # prompt; on a loaded machine the child can take more than pexpect's 50 ms to get there
+        # (python/cpython#112585: input() sees a signal only where select() returns EINTR).
         time.sleep(1.0)
         child.sendcontrol("c")
         child.expect(pexpect.EOF)
