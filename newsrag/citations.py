@@ -67,6 +67,10 @@ class _Support:
     best_sentence: Candidate | None
 
 
+# A claim of at most this many words found inside a passage sentence is a span quoted from it.
+SPAN_WORDS = 12
+
+
 def _comparable(text: str) -> str:
     """Text with markers, spacing, case and closing punctuation evened out (to spot quotes)."""
     return " ".join(strip_markers(text).split()).casefold().rstrip(".!?…:;\"”’') ")
@@ -86,6 +90,15 @@ def passage_support(
     for sentence in sentences:
         if _comparable(sentence.text) == quoted:
             # A verbatim quote (the extractive engine's claims): its own cosine is 1, no model call.
+            return _Support(
+                score=SUPPORT_LEXICAL * lexical + SUPPORT_SEMANTIC, best_sentence=sentence
+            )
+    for sentence in sentences:
+        if len(quoted.split()) <= SPAN_WORDS and re.search(
+            rf"(?<!\w){re.escape(quoted)}(?!\w)", _comparable(sentence.text)
+        ):
+            # A span copied from the sentence (the short answer, "970,000 [1]"): it says what the
+            # sentence says of it; embedding every sentence of the passage would cost ~70 ms.
             return _Support(
                 score=SUPPORT_LEXICAL * lexical + SUPPORT_SEMANTIC, best_sentence=sentence
             )

@@ -335,3 +335,27 @@ def test_a_verbatim_quote_is_supported_without_a_model_call(seed_retriever, embe
     paraphrase = "Coalition jets bombed the mountain of Qarachokh for a couple of days [1]."
     check_citations(paraphrase, hits, cache=VectorCache(counting), tokenizer=Tokenizer())
     assert counting.texts  # not a quote: compared by the model
+
+
+def test_a_span_copied_from_a_sentence_is_quoted_without_a_model_call(
+    seed_retriever, embedder
+) -> None:
+    # The short answer line ("two days [1]") is a span of one of the passage's sentences.
+    hits = seed_retriever.search("How long did the airstrikes on Qarachokh mountain last?", 3)
+    sentence = next(
+        candidate.raw
+        for candidate in score_candidates(
+            "lasted", hits, cache=VectorCache(embedder), tokenizer=Tokenizer()
+        )
+        if "two days" in candidate.text and candidate.hit_index == 0
+    )
+    counting = CountingEmbedder(embedder)
+    checked = check_citations(
+        "two days [1]", hits, cache=VectorCache(counting), tokenizer=Tokenizer()
+    )
+    assert counting.texts == []  # found inside a sentence: nothing embedded
+    assert checked.sentences[0].supported
+    assert checked.citations[0].quote == sentence  # the sentence it was copied from
+    # Part of a word is not a span: "wo day" is compared by the model.
+    check_citations("wo day [1]", hits, cache=VectorCache(counting), tokenizer=Tokenizer())
+    assert counting.texts
