@@ -25,13 +25,11 @@ from bench.common import (
     RECALL_KS,
     BenchDataError,
     add_bench_arguments,
-    bench_folder,
     bench_settings,
     default_index_dir,
-    load_questions,
     markdown_table,
-    questions_between,
     recall_table,
+    slice_questions,
 )
 from bench.retrieval import add_slice_arguments, mode_retriever, run_mode
 
@@ -59,12 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.retrieval import Retriever
 
     try:
-        folder = bench_folder(arguments.bench, arguments.dataset)
-        questions = questions_between(
-            load_questions(folder / "questions.jsonl"),
-            arguments.questions_from,
-            arguments.questions_until,
-        )
+        questions = slice_questions(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

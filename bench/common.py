@@ -161,6 +161,17 @@ def questions_between(
     ]
 
 
+def slice_questions(arguments: Any) -> list[BenchQuestion]:
+    """The answerable questions of --bench/--dataset between --questions-from/--questions-until
+    (raises BenchDataError or OSError when the data set cannot be read)."""
+    folder = bench_folder(arguments.bench, arguments.dataset)
+    return questions_between(
+        load_questions(folder / "questions.jsonl"),
+        arguments.questions_from,
+        arguments.questions_until,
+    )
+
+
 def iso_date(text: str) -> str:
     """argparse type: a YYYY-MM-DD date, returned as that text."""
     import datetime as dt

@@ -42,12 +42,11 @@ from bench.common import (
     index_is_built,
     iso_date,
     load_call_cache,
-    load_questions,
     markdown_table,
     median_ms,
-    questions_between,
     recall_table,
     save_call_cache,
+    slice_questions,
     write_results,
 )
 
@@ -230,11 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         folder = bench_folder(arguments.bench, arguments.dataset)
-        questions = questions_between(
-            load_questions(folder / "questions.jsonl"),
-            arguments.questions_from,
-            arguments.questions_until,
-        )
+        questions = slice_questions(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -30,18 +30,17 @@ from bench.common import (
     BenchDataError,
     BenchQuestion,
     add_bench_arguments,
-    bench_folder,
     bench_settings,
     cache_path,
     cached_retriever,
     default_index_dir,
     index_is_built,
     load_call_cache,
-    load_questions,
     markdown_table,
     questions_between,
     recall_table,
     save_call_cache,
+    slice_questions,
     write_results,
 )
 from bench.retrieval import add_slice_arguments, parse_overrides, run_mode
@@ -106,12 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.retrieval import Retriever
 
     try:
-        folder = bench_folder(arguments.bench, arguments.dataset)
-        questions = questions_between(
-            load_questions(folder / "questions.jsonl"),
-            arguments.questions_from,
-            arguments.questions_until,
-        )
+        questions = slice_questions(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

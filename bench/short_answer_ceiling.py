@@ -27,13 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (
     BenchDataError,
     add_bench_arguments,
-    bench_folder,
     bench_settings,
     contains_answer,
     default_index_dir,
-    load_questions,
     markdown_table,
-    questions_between,
+    slice_questions,
 )
 from bench.retrieval import add_slice_arguments
 
@@ -58,12 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.short_answer import SENTENCES_CONSIDERED
 
     try:
-        folder = bench_folder(arguments.bench, arguments.dataset)
-        questions = questions_between(
-            load_questions(folder / "questions.jsonl"),
-            arguments.questions_from,
-            arguments.questions_until,
-        )
+        questions = slice_questions(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
