@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,9 +41,20 @@ def spawn(index: Path, history: Path) -> pexpect.spawn:
         dimensions=(40, WIDTH),
         encoding="utf-8",
         timeout=ANSWER_SECONDS,
+        preexec_fn=default_interrupt,
     )
     child.expect_exact("you> ")
     return child
+
+
+def default_interrupt() -> None:
+    """Ctrl-C's default action in the child, as in a person's terminal.
+
+    A command started in the background by a non-interactive shell (`.ci/run > log &`) inherits
+    SIGINT ignored (POSIX, for asynchronous lists without job control), and Python then leaves it
+    ignored: Ctrl-C would do nothing and the test would wait out its timeout.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def printed(child: pexpect.spawn) -> str:
