@@ -8,6 +8,8 @@ sample articles) are scored too, to check the threshold on a second, hand-made s
 
     .venv/bin/python bench/answers.py                 # rtqa-dev, default index
     .venv/bin/python bench/answers.py --limit 30      # quicker
+    NEWSRAG_ENGINE=reader NEWSRAG_LLM_BASE_URL=http://127.0.0.1:8091/v1 \
+        .venv/bin/python bench/answers.py --no-seeds  # the reader engine (a llama.cpp server)
 """
 
 from __future__ import annotations
@@ -259,12 +261,16 @@ def main() -> int:
         "p90_latency_ms": statistics.quantiles([item.seconds for item in outcomes], n=10)[-1] * 1000
         if len(outcomes) >= 10
         else 0.0,
+        "p95_latency_ms": statistics.quantiles([item.seconds for item in outcomes], n=20)[-1] * 1000
+        if len(outcomes) >= 20
+        else 0.0,
     }
     sweep = [refusal_figures(outcomes, value) for value in SWEEP]
     seeds = [] if args.no_seeds else seed_outcomes(embedder, threshold)
     seed_sweep = [refusal_figures(seeds, value) for value in SWEEP] if seeds else []
+    engine = "" if settings.engine == "extractive" else f"-{settings.engine}"
     path = write_results(
-        f"answers-{args.dataset}",
+        f"answers-{args.dataset}{engine}",
         {
             "figures": figures,
             "sweep": sweep,
@@ -274,7 +280,9 @@ def main() -> int:
         },
     )
 
-    print(f"## Answers ({args.dataset}, extractive engine, refusal threshold {threshold})\n")
+    print(
+        f"## Answers ({args.dataset}, {assistant.engine_name} engine, refusal threshold {threshold})\n"
+    )
     print(markdown_table(["metric", "value"], [[key, value] for key, value in figures.items()]))
     columns = ["threshold", "refused_answerable", "refused_unanswerable", "precision", "recall",
                "precision_vs_retrieved", "recall_vs_retrieved", "answer_containment",

@@ -2,6 +2,8 @@
 
 One object serves the CLI, the UI, the HTTP server and the evaluation. Engines:
 - "extractive" (default): picks the best article sentences and cites them (answering.py).
+- "reader": the extractive answer, its short answer a phrase the model at the OpenAI-compatible
+  endpoint copies from the best sentences (engines/reader.py); the extractive one where it cannot.
 - "openai": any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, LM Studio) through
   llama-index's OpenAILike; "ollama": llama-index's Ollama. Tokens stream; the prompt fences the
   numbered passages as data (prompts/). Endpoint down, failing or slower than settings.llm_timeout
@@ -33,9 +35,18 @@ from newsrag.date_boosts import (
 )
 from newsrag.dates import DateIntent, merge_filters, parse_question_dates
 from newsrag.embedding import Embedder
-from newsrag.engines import AnswerEngineError, Draft, ExtractiveEngine, LanguageModel, LLMEngine
+from newsrag.engines import (
+    AnswerEngineError,
+    Draft,
+    ExtractiveEngine,
+    LanguageModel,
+    LLMEngine,
+    build_engine,
+    engine_kind,
+)
 from newsrag.engines.base import Retrieval
 from newsrag.engines.extractive import short_answers_for
+from newsrag.engines.reader import READER_MAX_TOKENS
 from newsrag.keyword import Tokenizer
 from newsrag.manifest import Manifest, manifest_stamp
 from newsrag.metadata_answers import metadata_answer
@@ -97,18 +108,30 @@ class Assistant:
             sentences=settings.answer_sentences, finder=self.entity_finder
         )
         self.engine_name = model.name if model else "extractive"
-        # Rewrites are one short line: a client with a small token budget.
+        # Rewrites are one short line: a client with a small token budget. The reader engine
+        # rewrites follow-ups by rules, as the extractive one does.
         self.condense_model = (
             LanguageModel.from_settings(settings, max_tokens=CONDENSE_MAX_TOKENS)
-            if model is not None and settings.engine != "extractive"
+            if model is not None and engine_kind(settings.engine) == "llm"
             else None
         )
         self._undated: tuple[int, int] = (-1, 0)
 
     @property
+    def engine(self) -> Any:
+        """The answer engine over self.model (read each time: evaluation may wrap the model)."""
+        return build_engine(
+            self.settings.engine,
+            model=self.model,
+            templates=self.prompts,
+            extractive=self.extractive,
+        )
+
+    @property
     def llm_engine(self) -> LLMEngine | None:
-        """The LLM engine over self.model (read each time: evaluation may wrap the model)."""
-        return LLMEngine(self.model, self.prompts) if self.model is not None else None
+        """The engine when a language model writes the answer (it streams its own tokens)."""
+        engine = self.engine
+        return engine if isinstance(engine, LLMEngine) else None
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -129,7 +152,10 @@ class Assistant:
         """Load the templates (a broken one is a PromptError), open the index and the engine."""
         templates = prompts.Prompts.load(settings.prompts_dir)
         retriever = retriever or Retriever.open(settings, embedder=embedder)
-        model = LanguageModel.from_settings(settings) if settings.engine != "extractive" else None
+        model = None
+        if engine_kind(settings.engine) != "extractive":
+            tokens = READER_MAX_TOKENS if settings.engine == "reader" else None
+            model = LanguageModel.from_settings(settings, max_tokens=tokens)
         return cls(settings=settings, retriever=retriever, prompt_templates=templates, model=model)
 
     def facts(self) -> IndexFacts:
@@ -386,15 +412,16 @@ class Assistant:
             yield StreamEvent("answer", answer=answer)
             return
         step = time.perf_counter()
-        llm_engine = self.llm_engine
-        engine: Any = llm_engine or self.extractive
+        engine = self.engine
+        llm_engine = engine if isinstance(engine, LLMEngine) else None
         draft: Draft | None = None
         for item in engine.write(prepared):
             if isinstance(item, Draft):
                 draft = item
             else:
                 yield StreamEvent("token", text=item)
-        prepared.timings["llm" if llm_engine else "compose"] = time.perf_counter() - step
+        step_name = "llm" if llm_engine else "compose" if engine is self.extractive else "reader"
+        prepared.timings[step_name] = time.perf_counter() - step
         if draft is None or draft.refused:
             answer = self._refusal(prepared)
             yield StreamEvent("answer", answer=answer)

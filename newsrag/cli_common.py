@@ -56,7 +56,9 @@ AnswerKOption = Annotated[int | None, typer.Option("-k", "--k", help="Passages t
 
 EngineOption = Annotated[
     str | None,
-    typer.Option("--engine", help="extractive, openai or ollama (default: NEWSRAG_ENGINE)."),
+    typer.Option(
+        "--engine", help="extractive, reader, openai or ollama (default: NEWSRAG_ENGINE)."
+    ),
 ]
 
 

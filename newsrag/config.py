@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     max_metadata_chars: int = Field(default=1000, ge=1)  # source, url, author... likewise
 
     # Answering
-    engine: Literal["extractive", "openai", "ollama"] = "extractive"
+    # "reader": the extractive answer, its short answer picked by the model at llm_base_url.
+    engine: Literal["extractive", "openai", "ollama", "reader"] = "extractive"
     llm_base_url: str = "http://127.0.0.1:8080/v1"
     llm_model: str = "local-model"
     llm_api_key: str = "not-needed"

@@ -23,6 +23,7 @@ TEMPLATE_SPECS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "qa": (frozenset({"question", "passages"}), frozenset({"refusal", "today"})),
     "condense": (frozenset({"history", "question"}), frozenset({"today"})),
     "refuse": (frozenset(), frozenset({"question"})),
+    "reader": (frozenset({"question", "passages"}), frozenset({"today"})),
 }
 TEMPLATE_SUFFIX = ".txt"
 PACKAGE_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
@@ -90,17 +91,18 @@ def check_template(name: str, text: str, *, where: str) -> None:
 
 @dataclass(frozen=True)
 class Prompts:
-    """The four templates, checked; render them with the helpers below."""
+    """The templates, checked; render them with the helpers below."""
 
     system: str
     qa: str
     condense: str
     refuse: str
+    reader: str
     directory: Path
 
     @classmethod
     def load(cls, directory: Path) -> Prompts:
-        """Read and check <directory>/{system,qa,condense,refuse}.txt."""
+        """Read and check <directory>/{system,qa,condense,refuse,reader}.txt."""
         folder = resolve_prompts_dir(directory)
         texts: dict[str, str] = {}
         for name in TEMPLATE_SPECS:
@@ -110,7 +112,7 @@ class Prompts:
             except FileNotFoundError as error:
                 raise PromptError(
                     f"{path}: prompt template missing: restore it or point NEWSRAG_PROMPTS_DIR "
-                    "at a folder holding system.txt, qa.txt, condense.txt and refuse.txt"
+                    f"at a folder holding {', '.join(name + TEMPLATE_SUFFIX for name in TEMPLATE_SPECS)}"
                 ) from error
             except (OSError, UnicodeDecodeError) as error:
                 raise PromptError(f"{path}: cannot read the prompt template: {error}") from error
@@ -131,6 +133,10 @@ class Prompts:
         return self.qa.format(
             question=question, passages=passages, refusal=self.refusal(question), today=today
         )
+
+    def reader_prompt(self, *, question: str, passages: str, today: str = "") -> str:
+        """The reader engine's prompt: fenced sentences, the question, "reply with a phrase"."""
+        return self.reader.format(question=question, passages=passages, today=today)
 
     def condense_prompt(self, *, history: str, question: str, today: str = "") -> str:
         """The prompt that turns a follow-up into a standalone question."""

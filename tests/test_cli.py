@@ -135,7 +135,7 @@ def test_help_shows_boolean_flags_as_flags() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("NEWSRAG_ENGINE", "gpt", "bad setting NEWSRAG_ENGINE='gpt': use one of extractive, openai, ollama"),
+        ("NEWSRAG_ENGINE", "gpt", "bad setting NEWSRAG_ENGINE='gpt': use one of extractive, openai, ollama, reader"),
         ("NEWSRAG_TOP_K", "0", "bad setting NEWSRAG_TOP_K='0': use a whole number >= 1 and <= 100"),
         ("NEWSRAG_PORT", "http", "bad setting NEWSRAG_PORT='http': use a whole number"),
         ("NEWSRAG_EMBEDDING_PRECISION", "fp8", "use one of fp32, int8"),
@@ -156,7 +156,7 @@ def test_a_bad_option_names_the_option_and_the_variable(tmp_path: Path) -> None:
     result = runner.invoke(app, ["ask", "x", "--engine", "gpt", "--index", str(tmp_path)])
     assert result.exit_code == EXIT_NOTHING
     assert result.stderr.strip() == (
-        "error: bad option --engine 'gpt' (NEWSRAG_ENGINE): use one of extractive, openai, ollama"
+        "error: bad option --engine 'gpt' (NEWSRAG_ENGINE): use one of extractive, openai, ollama, reader"
     )
 
 

@@ -13,9 +13,16 @@ from typing import Any
 from newsrag.engines.base import AnswerEngine, Draft, Retrieval
 from newsrag.engines.extractive import ExtractiveEngine
 from newsrag.engines.llm import AnswerEngineError, LanguageModel, LLMEngine
+from newsrag.engines.reader import ReaderEngine
 
-# engine name (Settings.engine) -> "extractive" or "llm": how the assistant builds it.
-ENGINES: dict[str, str] = {"extractive": "extractive", "openai": "llm", "ollama": "llm"}
+# engine name (Settings.engine) -> its kind: "extractive", "llm" (writes the answer) or "reader"
+# (picks the short answer of an extractive one); the kind says how the assistant builds it.
+ENGINES: dict[str, str] = {
+    "extractive": "extractive",
+    "openai": "llm",
+    "ollama": "llm",
+    "reader": "reader",
+}
 
 
 def engine_kind(name: str) -> str:
@@ -28,7 +35,23 @@ def engine_kind(name: str) -> str:
         ) from None
 
 
-BUILDERS: dict[str, Callable[..., Any]] = {"extractive": ExtractiveEngine, "llm": LLMEngine}
+def build_engine(
+    name: str, *, model: LanguageModel | None, templates: Any, extractive: ExtractiveEngine
+) -> Any:
+    """The engine for a registered name: the extractive one when there is no model; a model
+    given to an "extractive" assistant writes the answer (the Python API's Assistant(model=...))."""
+    if model is None:
+        return extractive
+    kind = engine_kind(name)
+    return BUILDERS["llm" if kind == "extractive" else kind](
+        model=model, templates=templates, extractive=extractive
+    )
+
+
+BUILDERS: dict[str, Callable[..., Any]] = {
+    "llm": lambda *, model, templates, extractive: LLMEngine(model, templates),
+    "reader": lambda *, model, templates, extractive: ReaderEngine(model, templates, extractive),
+}
 
 __all__ = [
     "ENGINES",
@@ -38,6 +61,8 @@ __all__ = [
     "ExtractiveEngine",
     "LLMEngine",
     "LanguageModel",
+    "ReaderEngine",
     "Retrieval",
+    "build_engine",
     "engine_kind",
 ]

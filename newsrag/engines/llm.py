@@ -45,9 +45,10 @@ class LanguageModel:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_tokens: int | None = None) -> LanguageModel:
-        """Build the client for settings.engine ("openai" or "ollama"); nothing is contacted yet."""
+        """Build the client for settings.engine ("openai", "reader" or "ollama"); nothing is
+        contacted yet. The reader's client talks to the same OpenAI-compatible endpoint."""
         tokens = max_tokens or settings.llm_max_tokens
-        if settings.engine == "openai":
+        if settings.engine in ("openai", "reader"):
             from llama_index.llms.openai_like import OpenAILike
 
             llm: Any = OpenAILike(
