@@ -35,6 +35,9 @@ def sentence(text: str, hit_index: int = 0) -> Candidate:
         ("two days", "two days"),
         ('"Two days."', "Two days"),
         ("Answer: two days\nBecause the passage says so.", "two days"),
+        ("the U.S.", "the U.S."),
+        ("Sri Lanka.", "Sri Lanka"),
+        ("$2.39.", "$2.39"),
         ("NONE", ""),
         ("None.", ""),
         ("  \n", ""),
@@ -175,3 +178,30 @@ def test_reader_endpoint_down_is_one_line(seed_index: Settings, seed_retriever) 
     with pytest.raises(AnswerEngineError) as raised:
         assistant.ask(MOUNTAIN)
     assert "cannot reach" in str(raised.value) and "\n" not in str(raised.value)
+
+
+@needs_server
+@pytest.mark.server
+def test_ask_json_with_the_reader_engine(
+    llama_server: str,  # noqa: F811
+    seed_index: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from newsrag.cli import app
+
+    monkeypatch.setenv("NEWSRAG_LLM_BASE_URL", llama_server)
+    monkeypatch.setenv("NEWSRAG_LLM_MODEL", "gemma-3-270m")
+    result = CliRunner().invoke(
+        app,
+        ["ask", MOUNTAIN, "--engine", "reader", "--json", "--index", str(seed_index.index_dir)],
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["engine"] == "reader:gemma-3-270m"
+    # Whatever the tiny model replied, the short answer is words of the passage it cites.
+    cited = answer["citations"][answer["short_answer_citation"] - 1]
+    assert answer["short_answer"].casefold() in " ".join(cited["passage"].split()).casefold()

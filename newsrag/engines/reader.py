@@ -35,6 +35,7 @@ READER_MAX_TOKENS = 32
 
 _NO_ANSWER = re.compile(r"^\W*(none|n/?a|unknown|not (stated|given|mentioned))\W*$", re.IGNORECASE)
 _LEAD_IN = re.compile(r"^\s*(answer|short answer)\s*:\s*", re.IGNORECASE)
+_INITIALS = re.compile(r"(?<![\w.])(?:[A-Za-z]\.)+[A-Za-z]$")
 _EDGE = "\"'“”‘’`*.,;: \t\n"
 
 
@@ -43,7 +44,10 @@ def clean_reply(reply: str) -> str:
     lines = [line for line in reply.strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    phrase = _LEAD_IN.sub("", lines[0]).strip(_EDGE)
+    line = _LEAD_IN.sub("", lines[0]).strip(_EDGE.replace(".", ""))
+    phrase = line.strip(_EDGE)
+    if line.endswith(".") and _INITIALS.search(phrase):
+        phrase += "."  # initials keep their last dot: "the U.S.", "Washington, D.C." ("$2.39." not)
     return "" if _NO_ANSWER.match(phrase) else phrase
 
 
