@@ -154,7 +154,7 @@ class Assistant:
         retriever = retriever or Retriever.open(settings, embedder=embedder)
         model = None
         if engine_kind(settings.engine) != "extractive":
-            tokens = READER_MAX_TOKENS if settings.engine == "reader" else None
+            tokens = READER_MAX_TOKENS if engine_kind(settings.engine) == "reader" else None
             model = LanguageModel.from_settings(settings, max_tokens=tokens)
         return cls(settings=settings, retriever=retriever, prompt_templates=templates, model=model)
 

@@ -161,9 +161,6 @@ class ExtractiveEngine:
 
     def write(self, retrieval: Retrieval) -> Iterator[str | Draft]:
         """One Draft: the selected sentences with [hit] markers and the short answer."""
-        selected = select_sentences(
-            retrieval.candidates, limit=self.sentences, cache=retrieval.cache
-        )
         ranked = (
             [retrieval.short, *retrieval.alternatives]
             if retrieval.short is not None
@@ -176,11 +173,18 @@ class ExtractiveEngine:
                 cache=retrieval.cache,
             )
         )
+        yield self.draft(retrieval, ranked)
+
+    def draft(self, retrieval: Retrieval, ranked: Sequence[ShortAnswer]) -> Draft:
+        """The answer led by ranked[0] (its sentence quoted first, then the runner-ups')."""
+        selected = select_sentences(
+            retrieval.candidates, limit=self.sentences, cache=retrieval.cache
+        )
         short = ranked[0] if ranked else None
         if short is not None:
             selected = with_sentence(selected, short.sentence, limit=self.sentences)
             selected = with_alternatives(selected, short, ranked[1:], limit=self.sentences)
-        yield Draft(
+        return Draft(
             text=compose_extractive(selected),
             short_answer=short.text if short else "",
             short_answer_hit=short.hit_index + 1 if short else None,

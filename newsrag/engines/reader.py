@@ -16,14 +16,10 @@ from collections.abc import Iterator, Sequence
 
 from newsrag import prompts
 from newsrag.engines.base import Draft, Retrieval
-from newsrag.engines.extractive import (
-    ExtractiveEngine,
-    compose_extractive,
-    select_sentences,
-    with_sentence,
-)
+from newsrag.engines.extractive import ExtractiveEngine
 from newsrag.engines.llm import LanguageModel
 from newsrag.sentences import Candidate
+from newsrag.short_answer import ShortAnswer
 
 # The model reads the question's best sentences, not whole passages: 8 sentences are ~360 prompt
 # tokens, three 256-token passages ~1,100, and prompt processing dominates a CPU call.
@@ -87,34 +83,18 @@ class ReaderEngine:
         return "", self.prompts.reader_prompt(question=question, passages="\n".join(lines))
 
     def write(self, retrieval: Retrieval) -> Iterator[str | Draft]:
-        """One Draft: the extractive draft, led by the model's verbatim span when it gave one."""
-        fallback = None
-        for item in self.extractive.write(retrieval):
-            if isinstance(item, Draft):
-                fallback = item
-        assert fallback is not None  # the extractive engine always yields one Draft
+        """One Draft: the extractive one, led by the model's verbatim span when it gave one."""
         read = retrieval.candidates[:READER_SENTENCES]
-        if not read or (retrieval.short is not None and retrieval.short.typed):
-            yield fallback
-            return
-        system, user = self.build_prompt(retrieval.searched_for, read)
-        found = locate(clean_reply(self.model.complete(system, user)), read)
+        found = None
+        if read and not (retrieval.short is not None and retrieval.short.typed):
+            system, user = self.build_prompt(retrieval.searched_for, read)
+            found = locate(clean_reply(self.model.complete(system, user)), read)
         if found is None:
-            yield fallback
+            yield from self.extractive.write(retrieval)
             return
         span, sentence = found
-        selected = select_sentences(
-            retrieval.candidates, limit=self.extractive.sentences, cache=retrieval.cache
+        # The span leads with its own sentence quoted first, as the extractive short answer does.
+        short = ShortAnswer(
+            span, sentence.hit_index, sentence, sentence.start, sentence.end, 0.0, False
         )
-        # The span's own sentence is quoted first, right after the short answer, as its evidence.
-        rest = [
-            item
-            for item in with_sentence(selected, sentence, limit=self.extractive.sentences)
-            if (item.hit_index, item.start) != (sentence.hit_index, sentence.start)
-        ]
-        selected = [sentence, *rest][: self.extractive.sentences]
-        yield Draft(
-            text=compose_extractive(selected),
-            short_answer=span,
-            short_answer_hit=sentence.hit_index + 1,
-        )
+        yield self.extractive.draft(retrieval, [short])
