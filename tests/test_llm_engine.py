@@ -24,6 +24,7 @@ from newsrag.assistant import AnswerEngineError, Assistant, LanguageModel, Strea
 from newsrag.cli import EXIT_ENGINE, app
 from newsrag.config import Settings
 from newsrag.models import ArticleMeta, Chunk, Hit
+from newsrag.prompts import Prompts
 from tests.conftest import free_port, stop_process
 
 QUESTION = "How long did the airstrikes on Qarachokh mountain last?"
@@ -87,24 +88,14 @@ def gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@needs_server
-@pytest.mark.server
-def test_grammar_forced_reply_is_streamed_parsed_and_checked(
-    llama_server: str, seed_index: Settings, seed_retriever
-) -> None:
+def forced_assistant(settings: Settings, retriever: object, reply: str) -> Assistant:
+    """An Assistant over settings.llm_base_url whose model's every reply is `reply`: llama.cpp's
+    grammar (sent as an extra body field) makes the tiny model say exactly that."""
     from llama_index.llms.openai_like import OpenAILike
 
-    settings = llm_settings(seed_index, llama_server, llm_max_tokens=96)
-    hits = seed_retriever.search(QUESTION, 2)
-    strikes = next(number for number, hit in enumerate(hits, 1) if "two days" in hit.chunk.text)
-    reply = (
-        f"The airstrikes on Qarachokh mountain lasted two days [{strikes}]. "
-        f"The mayor resigned after a scandal in Baghdad [{strikes}]. Makhmour is in Iraq [9]."
-    )
-    # llama.cpp's grammar (sent as an extra body field) makes the tiny model say exactly this.
     client = OpenAILike(
         model=settings.llm_model,
-        api_base=llama_server,
+        api_base=settings.llm_base_url,
         api_key="none",
         timeout=settings.llm_timeout,
         max_retries=0,
@@ -113,13 +104,28 @@ def test_grammar_forced_reply_is_streamed_parsed_and_checked(
         temperature=0.0,
         additional_kwargs={"extra_body": {"grammar": f"root ::= {gbnf_literal(reply)}"}},
     )
-    assistant = Assistant.open(settings, retriever=seed_retriever)
-    assistant = Assistant(
+    return Assistant(
         settings=settings,
-        retriever=seed_retriever,
-        prompt_templates=assistant.prompts,
+        retriever=retriever,  # type: ignore[arg-type]
+        prompt_templates=Prompts.load(settings.prompts_dir),
         model=LanguageModel(settings, client),
     )
+
+
+@needs_server
+@pytest.mark.server
+def test_grammar_forced_reply_is_streamed_parsed_and_checked(
+    llama_server: str, seed_index: Settings, seed_retriever
+) -> None:
+
+    settings = llm_settings(seed_index, llama_server, llm_max_tokens=96)
+    hits = seed_retriever.search(QUESTION, 2)
+    strikes = next(number for number, hit in enumerate(hits, 1) if "two days" in hit.chunk.text)
+    reply = (
+        f"The airstrikes on Qarachokh mountain lasted two days [{strikes}]. "
+        f"The mayor resigned after a scandal in Baghdad [{strikes}]. Makhmour is in Iraq [9]."
+    )
+    assistant = forced_assistant(settings, seed_retriever, reply)
     events: list[StreamEvent] = list(assistant.ask_stream(QUESTION))
     tokens = [event.text for event in events if event.kind == "token"]
     assert len(tokens) > 5  # streamed in pieces, not one blob

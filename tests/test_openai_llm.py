@@ -11,10 +11,15 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from newsrag.assistant import Assistant, LanguageModel
 from newsrag.config import Settings
 from newsrag.server import create_app
-from tests.test_llm_engine import QUESTION, gbnf_literal, llama_server, llm_settings, needs_server
+from tests.test_llm_engine import (
+    QUESTION,
+    forced_assistant,
+    llama_server,
+    llm_settings,
+    needs_server,
+)
 
 __all__ = ["llama_server"]  # the fixture, shared
 
@@ -24,8 +29,6 @@ pytestmark = [needs_server, pytest.mark.server]
 def test_llm_tokens_stream_as_they_come_then_the_sources(
     llama_server: str, seed_index: Settings, seed_retriever
 ) -> None:
-    from llama_index.llms.openai_like import OpenAILike
-
     from tests.conftest import REPO_ROOT
 
     settings = llm_settings(
@@ -34,24 +37,7 @@ def test_llm_tokens_stream_as_they_come_then_the_sources(
     hits = seed_retriever.search(QUESTION, 2)
     strikes = next(number for number, hit in enumerate(hits, 1) if "two days" in hit.chunk.text)
     reply = f"The airstrikes on Qarachokh mountain lasted two days [{strikes}]."
-    client = OpenAILike(
-        model=settings.llm_model,
-        api_base=llama_server,
-        api_key="none",
-        timeout=settings.llm_timeout,
-        max_retries=0,
-        is_chat_model=True,
-        max_tokens=settings.llm_max_tokens,
-        temperature=0.0,
-        additional_kwargs={"extra_body": {"grammar": f"root ::= {gbnf_literal(reply)}"}},
-    )
-    templates = Assistant.open(settings, retriever=seed_retriever).prompts
-    assistant = Assistant(
-        settings=settings,
-        retriever=seed_retriever,
-        prompt_templates=templates,
-        model=LanguageModel(settings, client),
-    )
+    assistant = forced_assistant(settings, seed_retriever, reply)
     request = {
         "model": "newsrag-sources",
         "messages": [{"role": "user", "content": QUESTION}],

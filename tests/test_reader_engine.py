@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from newsrag.assistant import AnswerEngineError, Assistant, LanguageModel, StreamEvent
+from newsrag.assistant import AnswerEngineError, Assistant, StreamEvent
 from newsrag.config import Settings
 from newsrag.engines import ReaderEngine, engine_kind
 from newsrag.engines.reader import clean_reply, locate
 from newsrag.sentences import Candidate
 from tests.conftest import free_port
-from tests.test_llm_engine import gbnf_literal, llama_server, needs_server  # noqa: F401
+from tests.test_llm_engine import forced_assistant, llama_server, needs_server  # noqa: F401
 
 # The extractive engine finds no place for it ("Iraq and Syria" is untyped): the model is asked.
 MOUNTAIN = "Which mountain did the coalition strike?"
@@ -61,34 +61,16 @@ def test_locate_copies_the_passage_words_whole() -> None:
 
 def reader_assistant(seed_index: Settings, seed_retriever, base_url: str, reply: str) -> Assistant:
     """The reader engine over a client whose every reply the grammar forces to be `reply`."""
-    from llama_index.llms.openai_like import OpenAILike
-
     settings = seed_index.model_copy(
         update={
             "engine": "reader",
             "llm_base_url": base_url,
             "llm_model": "gemma-3-270m",
             "llm_timeout": 120.0,
+            "llm_max_tokens": 32,
         }
     )
-    client = OpenAILike(
-        model=settings.llm_model,
-        api_base=base_url,
-        api_key="none",
-        timeout=settings.llm_timeout,
-        max_retries=0,
-        is_chat_model=True,
-        max_tokens=32,
-        temperature=0.0,
-        additional_kwargs={"extra_body": {"grammar": f"root ::= {gbnf_literal(reply)}"}},
-    )
-    opened = Assistant.open(settings, retriever=seed_retriever)
-    return Assistant(
-        settings=settings,
-        retriever=seed_retriever,
-        prompt_templates=opened.prompts,
-        model=LanguageModel(settings, client),
-    )
+    return forced_assistant(settings, seed_retriever, reply)
 
 
 def extractive_short(seed_index: Settings, seed_retriever, question: str) -> str:
