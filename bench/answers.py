@@ -94,6 +94,7 @@ class Outcome:
     short_typed: bool = False  # its label fits the expected type exactly
     coverage: float = 0.0  # predicate terms in the answer's sentence
     passage_coverage: float = 0.0  # predicate terms in the retrieved passages
+    similarity: float = 1.0  # the best scored sentence's cosine with the question
     week: str = ""  # ISO week of the question (cross-validation folds)
 
     def refused(self, threshold: float) -> bool:
@@ -120,6 +121,7 @@ def run_question(assistant: Any, question: str, gold: str, as_of: dt.date | None
         short_typed=bool(found and found.typed),
         coverage=retrieval.coverage,
         passage_coverage=retrieval.passage_coverage,
+        similarity=max((candidate.semantic for candidate in retrieval.candidates), default=0.0),
         week=f"{as_of.isocalendar()[0]}-W{as_of.isocalendar()[1]:02d}" if as_of else "",
         id=question,
         answerable=True,

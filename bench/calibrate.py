@@ -28,6 +28,7 @@ GRID = {
     "answer_needs_type": [False, True],
     "answer_min_coverage": [0.0, 0.2, 0.3, 0.4, 0.5],
     "answer_min_passage_coverage": [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "answer_min_similarity": [0.0, 0.4, 0.45, 0.5, 0.55],
 }
 
 
@@ -44,6 +45,8 @@ def refused(outcome: dict[str, Any], rule: dict[str, Any]) -> bool:
     return (
         outcome["coverage"] < rule["answer_min_coverage"]
         or outcome["passage_coverage"] < rule["answer_min_passage_coverage"]
+        # Results files written before "similarity" was recorded: this test never refuses.
+        or outcome.get("similarity", 1.0) < rule["answer_min_similarity"]
     )
 
 
