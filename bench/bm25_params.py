@@ -26,10 +26,9 @@ from bench.common import (
     BenchDataError,
     add_bench_arguments,
     bench_settings,
-    default_index_dir,
+    built_slice,
     markdown_table,
     recall_table,
-    slice_questions,
 )
 from bench.retrieval import add_slice_arguments, mode_retriever, run_mode
 
@@ -57,11 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.retrieval import Retriever
 
     try:
-        questions = slice_questions(arguments)
+        questions, index_dir = built_slice(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    index_dir = arguments.index or default_index_dir(arguments.dataset)
     embedder = Embedder.load(settings=bench_settings(Path(".")))
     retriever = Retriever.open(bench_settings(index_dir), embedder=embedder)
     rows = []

@@ -172,6 +172,16 @@ def slice_questions(arguments: Any) -> list[BenchQuestion]:
     )
 
 
+def built_slice(arguments: Any) -> tuple[list[BenchQuestion], Path]:
+    """slice_questions, and the finished index they are asked of (--index, else the default);
+    raises BenchDataError (or OSError) naming what is missing."""
+    questions = slice_questions(arguments)
+    index_dir = Path(arguments.index or default_index_dir(arguments.dataset))
+    if not index_is_built(index_dir):
+        raise BenchDataError(f"{index_dir} is not a finished index: build it with newsrag ingest")
+    return questions, index_dir
+
+
 def iso_date(text: str) -> str:
     """argparse type: a YYYY-MM-DD date, returned as that text."""
     import datetime as dt

@@ -31,16 +31,14 @@ from bench.common import (
     BenchQuestion,
     add_bench_arguments,
     bench_settings,
+    built_slice,
     cache_path,
     cached_retriever,
-    default_index_dir,
-    index_is_built,
     load_call_cache,
     markdown_table,
     questions_between,
     recall_table,
     save_call_cache,
-    slice_questions,
     write_results,
 )
 from bench.retrieval import add_slice_arguments, parse_overrides, run_mode
@@ -105,13 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.retrieval import Retriever
 
     try:
-        questions = slice_questions(arguments)
+        questions, index_dir = built_slice(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    index_dir = arguments.index or default_index_dir(arguments.dataset)
-    if not index_is_built(index_dir):
-        print(f"error: {index_dir} is not a finished index: build it first", file=sys.stderr)
         return 2
     folds = {
         name: group

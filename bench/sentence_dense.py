@@ -35,17 +35,15 @@ from bench.common import (
     add_bench_arguments,
     bench_folder,
     bench_settings,
+    built_slice,
     cache_path,
     cached_retriever,
-    default_index_dir,
-    index_is_built,
     load_call_cache,
     load_questions,
     markdown_table,
     questions_between,
     recall_table,
     save_call_cache,
-    slice_questions,
 )
 from bench.retrieval import add_slice_arguments, first_answer_rank
 from bench.retrieval_cv import folds_of
@@ -151,13 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.retrieval import Retriever
 
     try:
-        questions = slice_questions(arguments)
+        questions, index_dir = built_slice(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    index_dir = arguments.index or default_index_dir(arguments.dataset)
-    if not index_is_built(index_dir):
-        print(f"error: {index_dir} is not a finished index", file=sys.stderr)
         return 2
     embedder = Embedder.load(settings=bench_settings(Path(".")))
     plain = Retriever.open(bench_settings(index_dir), embedder=embedder)

@@ -28,10 +28,9 @@ from bench.common import (
     BenchDataError,
     add_bench_arguments,
     bench_settings,
+    built_slice,
     contains_answer,
-    default_index_dir,
     markdown_table,
-    slice_questions,
 )
 from bench.retrieval import add_slice_arguments
 
@@ -56,11 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     from newsrag.short_answer import SENTENCES_CONSIDERED
 
     try:
-        questions = slice_questions(arguments)
+        questions, index_dir = built_slice(arguments)
     except (BenchDataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    index_dir = arguments.index or default_index_dir(arguments.dataset)
     settings = bench_settings(index_dir, refusal_threshold=-1.0)
     assistant = Assistant.open(settings, embedder=Embedder.load(settings=settings))
     counts = dict.fromkeys(STAGES, 0)

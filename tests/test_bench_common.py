@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -189,3 +190,33 @@ def test_convex_fusion_weights() -> None:
         dense, keyword, dense_weight=1.0, keyword_weight=1.0
     )
     assert convex_fusion([], [], dense_weight=1.0, keyword_weight=1.0) == {}
+
+
+def test_built_slice_names_an_unbuilt_index_and_returns_a_built_one(
+    tmp_path: Path, seed_index
+) -> None:
+    from types import SimpleNamespace
+
+    from bench.common import built_slice
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    with gzip.open(folder / "corpus.jsonl.gz", "wt", encoding="utf-8"):
+        pass  # the articles are not read here, but a bench folder has them
+    write_lines(
+        folder / "questions.jsonl",
+        [question_line("a"), question_line("b", date="2022-08-03")],
+    )
+    arguments = SimpleNamespace(
+        bench=tmp_path,
+        dataset="tiny",
+        index=tmp_path / "no-index",
+        questions_from="2022-08-01",
+        questions_until="",
+    )
+    with pytest.raises(BenchDataError, match="no-index is not a finished index"):
+        built_slice(arguments)
+    arguments.index = seed_index.index_dir
+    questions, index_dir = built_slice(arguments)
+    assert [question.id for question in questions] == ["b"]
+    assert index_dir == Path(seed_index.index_dir)
